@@ -1,0 +1,38 @@
+//! Exit codes by class of failure (BSD sysexits, as package managers and scripts expect).
+
+use moss::extract::ExtractError;
+
+/// Input data was malformed (a corrupt or hostile stone).
+pub const DATA_ERROR: u8 = 65;
+/// An input file does not exist or cannot be read.
+pub const NO_INPUT: u8 = 66;
+/// An output file cannot be created.
+pub const CANNOT_CREATE: u8 = 73;
+/// Any other failure.
+pub const FAILURE: u8 = 1;
+
+/// The exit code for an error chain.
+pub fn code_for(error: &anyhow::Error) -> u8 {
+    for cause in error.chain() {
+        if let Some(extract) = cause.downcast_ref::<ExtractError>() {
+            return match extract {
+                ExtractError::Stone(stone) => stone_code(stone),
+                ExtractError::NotAPackage { .. } | ExtractError::Layout { .. } => DATA_ERROR,
+                ExtractError::Exists { .. } | ExtractError::Create { .. } => CANNOT_CREATE,
+            };
+        }
+        if let Some(stone) = cause.downcast_ref::<stone::Error>() {
+            return stone_code(stone);
+        }
+    }
+    FAILURE
+}
+
+fn stone_code(error: &stone::Error) -> u8 {
+    match error.root() {
+        stone::Error::Io(io) if io.kind() == std::io::ErrorKind::NotFound => NO_INPUT,
+        stone::Error::Io(io) if io.kind() == std::io::ErrorKind::PermissionDenied => NO_INPUT,
+        stone::Error::Io(_) => FAILURE,
+        _ => DATA_ERROR,
+    }
+}

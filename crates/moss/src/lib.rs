@@ -1,10 +1,10 @@
-//! The moss engine. This crate never prints or prompts: it returns typed results and errors
-//! that the `moss` CLI and `mossd` render.
-//!
-//! The store, database, repositories, resolver and transactions arrive with the engine issue;
-//! today it holds the layout safety rules and stone extraction.
+//! The moss engine. This crate never prints or prompts: it returns typed results and errors,
+//! and reports progress through [`events::Reporter`], which the `moss` CLI and `mossd` render.
 
+pub mod events;
 pub mod extract;
 pub mod layout_rules;
+pub mod repository;
+pub mod resolve;
 
 pub use stone;

@@ -1,0 +1,1 @@
+//! Repositories: configuration files, fetching indexes and packages, writing indexes.

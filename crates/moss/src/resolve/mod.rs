@@ -1,0 +1,1 @@
+//! Dependency resolution on resolvo.

@@ -92,7 +92,7 @@ pub enum Event {
 }
 
 /// Receives events. Implementations must be cheap: they run on the engine's threads.
-pub trait Reporter: Send + Sync {
+pub trait Reporter: Send + Sync + std::fmt::Debug {
     /// One event happened.
     fn report(&self, event: Event);
 }

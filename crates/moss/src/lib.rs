@@ -1,10 +1,20 @@
 //! The moss engine. This crate never prints or prompts: it returns typed results and errors,
 //! and reports progress through [`events::Reporter`], which the `moss` CLI and `mossd` render.
 
+pub mod blit;
+pub mod db;
+pub mod engine;
 pub mod events;
 pub mod extract;
+pub mod installation;
+pub mod journal;
 pub mod layout_rules;
 pub mod repository;
 pub mod resolve;
+pub mod state;
+pub mod store;
+pub mod transaction;
+pub mod vfs;
 
+pub use engine::{EngineError, Moss};
 pub use stone;

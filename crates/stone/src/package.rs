@@ -1,12 +1,12 @@
 //! Package metadata: the typed view of one Meta payload.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::payload::meta::{Dependency, DependencyKind, Record, Tag, Value};
 
 /// The metadata of one package, as carried by a Meta payload of a binary package, a repository
 /// index entry or a build manifest entry.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Package {
     /// Package name.
     pub name: String,
@@ -37,22 +37,22 @@ pub struct Package {
     /// Build dependencies (build manifests).
     pub build_depends: Vec<Dependency>,
     /// Repository index: location of the `.stone` relative to the index.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uri: Option<String>,
     /// Repository index: lowercase hex SHA-256 of the `.stone` (the package id).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hash: Option<String>,
     /// Repository index: size of the `.stone` in bytes.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub size: Option<u64>,
     /// Upstream source URL.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_uri: Option<String>,
     /// Path inside the upstream source.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_path: Option<String>,
     /// Git ref of the upstream source.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_ref: Option<String>,
     /// Records with tags this crate does not know, kept so that a rewrite loses nothing.
     #[serde(skip)]

@@ -5,9 +5,15 @@
 //! position is recorded during the walk and [`Reader::unpack_content`] streams it from the zstd
 //! decoder straight into a [`ContentSink`], verifying every file's XXH3-128 on the way.
 
-use std::io::{self, BufReader, Read, Seek, SeekFrom};
+use std::{
+    collections::VecDeque,
+    io::{self, BufRead, BufReader, Read, Seek, SeekFrom},
+    mem,
+    sync::mpsc::{self, Receiver, Sender},
+    thread,
+};
 
-use xxhash_rust::xxh3::{Xxh3, xxh3_64};
+use xxhash_rust::xxh3::{Xxh3, xxh3_64, xxh3_128};
 
 use crate::{
     error::{Error, PayloadError, Result},
@@ -20,9 +26,6 @@ use crate::{
 
 /// Largest window a zstd frame may ask for: upstream writes with `windowLog = 31`.
 const ZSTD_WINDOW_LOG_MAX: u32 = 31;
-
-/// Size of the buffer that file bodies are copied through.
-const COPY_BUFFER_SIZE: usize = 256 * 1024;
 
 /// Where the content payload sits, recorded during the walk so it can be streamed later.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -263,81 +266,35 @@ impl<R: Read + Seek> Reader<R> {
         let mut entries: Vec<(usize, IndexEntry)> = index.iter().copied().enumerate().collect();
         entries.sort_by_key(|(_, entry)| (entry.start, entry.end));
         self.inner.seek(SeekFrom::Start(content.offset))?;
-        let mut limited = (&mut self.inner).take(header.stored_size);
-        let mut hasher = Xxh3::new();
-        let stored = ChecksumReader {
-            inner: &mut limited,
-            hasher: &mut hasher,
+        let mut stored = ChecksumReader {
+            inner: (&mut self.inner).take(header.stored_size),
+            hasher: Xxh3::new(),
         };
-        let mut plain: Box<dyn Read + '_> = match header.compression {
-            Compression::None => Box::new(stored),
-            Compression::Zstd => {
-                let mut decoder = zstd::stream::read::Decoder::with_buffer(
-                    BufReader::with_capacity(COPY_BUFFER_SIZE, stored),
-                )
-                .map_err(PayloadError::Decompress)?;
-                decoder
-                    .window_log_max(ZSTD_WINDOW_LOG_MAX)
-                    .map_err(PayloadError::Decompress)?;
-                Box::new(decoder)
-            }
+        let total = match header.compression {
+            Compression::None => deliver(
+                &mut BufReader::with_capacity(PLAIN_CHUNK, &mut stored),
+                &entries,
+                sink,
+                header.plain_size,
+            )?,
+            Compression::Zstd if header.plain_size < PIPELINE_MIN_PLAIN => deliver(
+                &mut inline_decoder(&mut stored)?,
+                &entries,
+                sink,
+                header.plain_size,
+            )?,
+            Compression::Zstd => pipelined(&mut stored, &entries, sink, header.plain_size)?,
             Compression::Unknown(byte) => return Err(PayloadError::UnknownCompression(byte)),
         };
-        let mut buffer = vec![0u8; COPY_BUFFER_SIZE];
-        let mut position = 0u64;
-        for (entry_index, entry) in entries {
-            let range_error = |reason| PayloadError::IndexRange {
-                index: entry_index,
-                start: entry.start,
-                end: entry.end,
-                reason,
-            };
-            if entry.start < position {
-                return Err(range_error("overlaps the previous entry"));
-            }
-            if entry.end > header.plain_size {
-                return Err(range_error("reaches past the end of the content"));
-            }
-            skip(
-                &mut plain,
-                entry.start - position,
-                &mut buffer,
-                header.plain_size,
-            )?;
-            sink.begin(&entry).map_err(|source| PayloadError::Sink {
-                digest: entry.digest,
-                source,
-            })?;
-            match copy_entry(&mut plain, &entry, &mut buffer, sink, header.plain_size) {
-                Ok(()) => {}
-                Err(error) => {
-                    sink.abort(&entry);
-                    return Err(error);
-                }
-            }
-            position = entry.end;
-            sink.finish(&entry).map_err(|source| PayloadError::Sink {
-                digest: entry.digest,
-                source,
-            })?;
-        }
-        // Drain whatever follows the last entry so that size and checksum cover the whole body.
-        let rest = drain(&mut plain, &mut buffer)?;
-        let total = position + rest;
         if total != header.plain_size {
             return Err(PayloadError::PlainSize {
                 expected: header.plain_size,
                 actual: total,
             });
         }
-        drop(plain);
         // Hash any stored bytes the decoder did not need, so the checksum covers the whole body.
-        let mut tail = ChecksumReader {
-            inner: &mut limited,
-            hasher: &mut hasher,
-        };
-        io::copy(&mut tail, &mut io::sink())?;
-        let actual = hasher.digest();
+        io::copy(&mut stored, &mut io::sink())?;
+        let actual = stored.hasher.digest();
         if actual != header.checksum {
             return Err(PayloadError::Checksum {
                 expected: header.checksum,
@@ -348,13 +305,13 @@ impl<R: Read + Seek> Reader<R> {
     }
 }
 
-/// Reads the stored bytes of the content payload and hashes them as they pass.
-struct ChecksumReader<'a, R> {
-    inner: &'a mut R,
-    hasher: &'a mut Xxh3,
+/// Reads the stored bytes of the content payload and hashes them (XXH3-64) as they pass.
+struct ChecksumReader<R> {
+    inner: R,
+    hasher: Xxh3,
 }
 
-impl<R: Read> Read for ChecksumReader<'_, R> {
+impl<R: Read> Read for ChecksumReader<R> {
     fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
         let count = self.inner.read(buffer)?;
         self.hasher.update(&buffer[..count]);
@@ -429,63 +386,161 @@ fn decode_records(
     Ok(body)
 }
 
-fn plain_read(reader: &mut dyn Read, buffer: &mut [u8]) -> Result<usize, PayloadError> {
+/// Plain content being cut into entries.
+trait Plain: BufRead {
+    /// Whether the stream digests the entries itself (on the decompression thread).
+    fn digests_entries(&self) -> bool {
+        false
+    }
+
+    /// With [`Plain::digests_entries`]: the XXH3-128 of the next non-empty entry, available
+    /// once its last byte has been consumed.
+    fn next_digest(&mut self) -> io::Result<u128> {
+        Err(io::Error::other("this stream does not digest entries"))
+    }
+}
+
+impl<R: Read> Plain for BufReader<R> {}
+
+/// Plain content from a stream; read errors are decompression errors (as the zstd decoder
+/// reports them, whether the stream or the file below it failed).
+fn fill<P: BufRead>(plain: &mut P) -> Result<&[u8], PayloadError> {
     loop {
-        match reader.read(buffer) {
-            Ok(count) => return Ok(count),
+        match plain.fill_buf() {
             Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
             Err(error) => return Err(PayloadError::Decompress(error)),
+            // Asked again (already filled, so cheap) to return the borrow from the loop.
+            Ok(_) => return plain.fill_buf().map_err(PayloadError::Decompress),
         }
     }
 }
 
-fn skip(
-    reader: &mut dyn Read,
-    mut count: u64,
-    buffer: &mut [u8],
+/// Cut the plain content into `entries` (sorted by range) and hand them to `sink`; returns the
+/// number of plain bytes the stream held.
+fn deliver<P: Plain, S: ContentSink>(
+    plain: &mut P,
+    entries: &[(usize, IndexEntry)],
+    sink: &mut S,
+    plain_size: u64,
+) -> Result<u64, PayloadError> {
+    let mut position = 0u64;
+    for &(entry_index, entry) in entries {
+        let range_error = |reason| PayloadError::IndexRange {
+            index: entry_index,
+            start: entry.start,
+            end: entry.end,
+            reason,
+        };
+        if entry.start < position {
+            return Err(range_error("overlaps the previous entry"));
+        }
+        if entry.end > plain_size {
+            return Err(range_error("reaches past the end of the content"));
+        }
+        skip(plain, position, entry.start, plain_size)?;
+        sink.begin(&entry).map_err(|source| PayloadError::Sink {
+            digest: entry.digest,
+            source,
+        })?;
+        if let Err(error) = copy_entry(plain, &entry, sink, plain_size) {
+            sink.abort(&entry);
+            return Err(error);
+        }
+        position = entry.end;
+        sink.finish(&entry).map_err(|source| PayloadError::Sink {
+            digest: entry.digest,
+            source,
+        })?;
+    }
+    // Drain whatever follows the last entry so that size and checksum cover the whole body.
+    Ok(position + drain(plain)?)
+}
+
+/// The entries the decompression thread digests: the non-empty ones [`deliver`] accepts
+/// before its first range error, in order.
+fn digested_ranges(entries: &[(usize, IndexEntry)], plain_size: u64) -> Vec<(u64, u64)> {
+    let mut ranges = Vec::with_capacity(entries.len());
+    let mut position = 0;
+    for (_, entry) in entries {
+        if entry.start < position || entry.end > plain_size {
+            break;
+        }
+        if !entry.is_empty() {
+            ranges.push((entry.start, entry.end));
+        }
+        position = entry.end;
+    }
+    ranges
+}
+
+/// Discard the plain bytes from `position` up to `target`.
+fn skip<P: BufRead>(
+    plain: &mut P,
+    mut position: u64,
+    target: u64,
     plain_size: u64,
 ) -> Result<(), PayloadError> {
-    while count > 0 {
-        let want = buffer.len().min(count as usize);
-        let got = plain_read(reader, &mut buffer[..want])?;
-        if got == 0 {
+    while position < target {
+        let available = fill(plain)?.len();
+        if available == 0 {
             return Err(PayloadError::PlainSize {
                 expected: plain_size,
-                actual: plain_size - count,
+                actual: position,
             });
         }
-        count -= got as u64;
+        let count = available.min(usize::try_from(target - position).unwrap_or(usize::MAX));
+        plain.consume(count);
+        position += count as u64;
     }
     Ok(())
 }
 
-fn copy_entry<S: ContentSink>(
-    reader: &mut dyn Read,
+/// Hand one entry's bytes to the sink and check their XXH3-128 (computed here, or by the
+/// decompression thread when the stream does that).
+fn copy_entry<P: Plain, S: ContentSink>(
+    plain: &mut P,
     entry: &IndexEntry,
-    buffer: &mut [u8],
     sink: &mut S,
     plain_size: u64,
 ) -> Result<(), PayloadError> {
-    let mut hasher = Xxh3::new();
+    let streamed = plain.digests_entries();
+    let mut hasher: Option<Xxh3> = None;
+    let mut one_shot = None;
     let mut remaining = entry.len();
     while remaining > 0 {
-        let want = buffer.len().min(remaining as usize);
-        let got = plain_read(reader, &mut buffer[..want])?;
-        if got == 0 {
+        let available = fill(plain)?;
+        if available.is_empty() {
             return Err(PayloadError::PlainSize {
                 expected: plain_size,
                 actual: entry.end - remaining,
             });
         }
-        hasher.update(&buffer[..got]);
-        sink.write(&buffer[..got])
-            .map_err(|source| PayloadError::Sink {
-                digest: entry.digest,
-                source,
-            })?;
-        remaining -= got as u64;
+        let count = available
+            .len()
+            .min(usize::try_from(remaining).unwrap_or(usize::MAX));
+        let bytes = &available[..count];
+        if !streamed {
+            if count as u64 == entry.len() {
+                // The whole body is in the buffer: hash it in one go.
+                one_shot = Some(xxh3_128(bytes));
+            } else {
+                hasher.get_or_insert_with(Xxh3::new).update(bytes);
+            }
+        }
+        sink.write(bytes).map_err(|source| PayloadError::Sink {
+            digest: entry.digest,
+            source,
+        })?;
+        plain.consume(count);
+        remaining -= count as u64;
     }
-    let actual = hasher.digest128();
+    let actual = if streamed && !entry.is_empty() {
+        plain.next_digest().map_err(PayloadError::Decompress)?
+    } else {
+        one_shot
+            .or_else(|| hasher.map(|hasher| hasher.digest128()))
+            .unwrap_or_else(|| xxh3_128(&[]))
+    };
     if actual != entry.digest {
         return Err(PayloadError::Digest {
             expected: entry.digest,
@@ -495,13 +550,376 @@ fn copy_entry<S: ContentSink>(
     Ok(())
 }
 
-fn drain(reader: &mut dyn Read, buffer: &mut [u8]) -> Result<u64, PayloadError> {
+/// Read to the end of the plain stream; returns how many bytes that was.
+fn drain<P: BufRead>(plain: &mut P) -> Result<u64, PayloadError> {
     let mut total = 0u64;
     loop {
-        let got = plain_read(reader, buffer)?;
-        if got == 0 {
+        let count = fill(plain)?.len();
+        if count == 0 {
             return Ok(total);
         }
-        total += got as u64;
+        plain.consume(count);
+        total += count as u64;
+    }
+}
+
+/// Plain bytes delivered to the sink per step when nothing is decompressed.
+const PLAIN_CHUNK: usize = 256 * 1024;
+
+/// Stored bytes handed to the zstd decoder per read.
+const INPUT_CHUNK: usize = 256 * 1024;
+
+/// Stored chunks queued ahead of the decompression thread, so that it does not wait while the
+/// consuming thread is busy in the sink.
+const INPUT_BUFFERS: usize = 4;
+
+/// Decompressed bytes per block passed from the decompression thread.
+const OUTPUT_CHUNK: usize = 1024 * 1024;
+
+/// Output blocks in flight between the decompression thread and the sink.
+const OUTPUT_BUFFERS: usize = 4;
+
+/// Content at least this large is decompressed on a second thread, overlapped with the sink's
+/// writes; smaller content is not worth a thread.
+const PIPELINE_MIN_PLAIN: u64 = 2 * 1024 * 1024;
+
+/// A zstd decoder over the stored bytes, in the calling thread.
+fn inline_decoder<R: Read>(
+    stored: R,
+) -> Result<BufReader<zstd::stream::read::Decoder<'static, BufReader<R>>>, PayloadError> {
+    let mut decoder =
+        zstd::stream::read::Decoder::with_buffer(BufReader::with_capacity(INPUT_CHUNK, stored))
+            .map_err(PayloadError::Decompress)?;
+    decoder
+        .window_log_max(ZSTD_WINDOW_LOG_MAX)
+        .map_err(PayloadError::Decompress)?;
+    Ok(BufReader::with_capacity(PLAIN_CHUNK, decoder))
+}
+
+/// Decompress on a scoped second thread while this thread feeds it the stored bytes and hands
+/// the plain blocks to the sink. The second thread also computes the payload checksum and every
+/// entry's digest, so this thread only reads the file and calls the sink. Only byte blocks,
+/// digests and hash states cross threads, so neither the reader nor the sink needs to be
+/// `Send`. Falls back to [`inline_decoder`] when no thread can be started.
+fn pipelined<R: Read, S: ContentSink>(
+    stored: &mut ChecksumReader<R>,
+    entries: &[(usize, IndexEntry)],
+    sink: &mut S,
+    plain_size: u64,
+) -> Result<u64, PayloadError> {
+    thread::scope(|scope| {
+        let (to_main, from_worker) = mpsc::channel();
+        let (input, input_queue) = mpsc::channel();
+        let (free, free_queue) = mpsc::channel();
+        let worker = Worker {
+            input: input_queue,
+            free: free_queue,
+            to_main,
+            ranges: digested_ranges(entries, plain_size),
+        };
+        let spawned = thread::Builder::new()
+            .name("stone-unpack".to_owned())
+            .spawn_scoped(scope, move || worker.run());
+        if spawned.is_err() {
+            return deliver(&mut inline_decoder(stored)?, entries, sink, plain_size);
+        }
+        for _ in 0..OUTPUT_BUFFERS {
+            // Cannot fail: the worker holds the receiver until this function returns.
+            let _ = free.send(Vec::new());
+        }
+        let mut plain = Pipeline {
+            stored,
+            from_worker,
+            input,
+            free,
+            current: Vec::new(),
+            filled: 0,
+            position: 0,
+            digests: VecDeque::new(),
+            ended: false,
+        };
+        // Chunks queued ahead, so that the decoder does not wait while this thread is in the
+        // sink; every chunk it uses up is replaced when this thread next reads its messages.
+        for _ in 0..INPUT_BUFFERS {
+            plain.feed(Vec::new()).map_err(PayloadError::Decompress)?;
+        }
+        deliver(&mut plain, entries, sink, plain_size)
+        // Dropping `plain` closes the channels, which stops the worker if it is still running
+        // (after an error); the scope then joins it.
+    })
+}
+
+/// What the decompression thread tells the consuming thread.
+enum Message {
+    /// A block of plain bytes (the buffer and how much of it is filled), and the digests of
+    /// the entries that end in it.
+    Output(Vec<u8>, usize, Vec<u128>),
+    /// The decoder needs more stored bytes; the buffer is handed back for reuse.
+    NeedInput(Vec<u8>),
+    /// The stream ended cleanly; the XXH3-64 state over every stored byte received.
+    End(Box<Xxh3>),
+    /// Decompression failed (after every block before the failure was sent).
+    Failed(io::Error),
+}
+
+/// The decompression thread.
+struct Worker {
+    input: Receiver<Vec<u8>>,
+    free: Receiver<Vec<u8>>,
+    to_main: Sender<Message>,
+    /// Non-overlapping, sorted ranges of the entries to digest.
+    ranges: Vec<(u64, u64)>,
+}
+
+impl Worker {
+    /// Stored chunks in, plain blocks out, until the stream ends, it fails, or the consumer
+    /// goes away.
+    fn run(self) {
+        let Worker {
+            input,
+            free,
+            to_main,
+            ranges,
+        } = self;
+        let inbox = Inbox {
+            input,
+            to_main: to_main.clone(),
+            buffer: Vec::new(),
+            position: 0,
+            ended: false,
+            checksum: Box::new(Xxh3::new()),
+        };
+        let digester = Digester {
+            ranges,
+            next: 0,
+            position: 0,
+            partial: None,
+        };
+        if let Err(error) = decompress_blocks(inbox, digester, &free, &to_main) {
+            let _ = to_main.send(Message::Failed(error));
+        }
+    }
+}
+
+fn decompress_blocks(
+    inbox: Inbox,
+    mut digester: Digester,
+    free: &Receiver<Vec<u8>>,
+    to_main: &Sender<Message>,
+) -> io::Result<()> {
+    let mut decoder = zstd::stream::read::Decoder::with_buffer(inbox)?;
+    decoder.window_log_max(ZSTD_WINDOW_LOG_MAX)?;
+    loop {
+        let Ok(mut buffer) = free.recv() else {
+            return Ok(()); // the consumer stopped
+        };
+        buffer.resize(OUTPUT_CHUNK, 0);
+        let mut filled = 0;
+        let mut result = Ok(false);
+        while filled < buffer.len() {
+            match decoder.read(&mut buffer[filled..]) {
+                Ok(0) => {
+                    result = Ok(true);
+                    break;
+                }
+                Ok(count) => filled += count,
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                Err(error) => {
+                    result = Err(error);
+                    break;
+                }
+            }
+        }
+        if filled > 0 {
+            let digests = digester.block(&buffer[..filled]);
+            if to_main
+                .send(Message::Output(buffer, filled, digests))
+                .is_err()
+            {
+                return Ok(());
+            }
+        }
+        if result? {
+            let checksum = mem::take(&mut decoder.get_mut().checksum);
+            let _ = to_main.send(Message::End(checksum));
+            return Ok(());
+        }
+    }
+}
+
+/// Digests entries as their bytes pass through the decompression thread.
+struct Digester {
+    ranges: Vec<(u64, u64)>,
+    /// The next range to finish.
+    next: usize,
+    /// Plain offset of the next block.
+    position: u64,
+    /// State of a range that started in an earlier block.
+    partial: Option<Xxh3>,
+}
+
+impl Digester {
+    /// Digest the parts of the ranges in this block; returns the digests of the ranges that
+    /// end in it, in order.
+    fn block(&mut self, block: &[u8]) -> Vec<u128> {
+        let start = self.position;
+        let end = start + block.len() as u64;
+        self.position = end;
+        let mut digests = Vec::new();
+        while let Some(&(range_start, range_end)) = self.ranges.get(self.next) {
+            if range_start >= end {
+                break;
+            }
+            let from = range_start.max(start);
+            let to = range_end.min(end);
+            let bytes = &block[(from - start) as usize..(to - start) as usize];
+            if from == range_start && to == range_end {
+                digests.push(xxh3_128(bytes));
+            } else {
+                self.partial.get_or_insert_with(Xxh3::new).update(bytes);
+                if to < range_end {
+                    break; // continues in the next block
+                }
+                digests.push(self.partial.take().map_or(0, |hasher| hasher.digest128()));
+            }
+            self.next += 1;
+        }
+        digests
+    }
+}
+
+/// The decompression thread's view of the stored bytes: chunks sent by the consuming thread,
+/// hashed (XXH3-64) as they arrive.
+struct Inbox {
+    input: Receiver<Vec<u8>>,
+    to_main: Sender<Message>,
+    buffer: Vec<u8>,
+    position: usize,
+    ended: bool,
+    checksum: Box<Xxh3>,
+}
+
+impl Read for Inbox {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let available = self.fill_buf()?;
+        let count = available.len().min(out.len());
+        out[..count].copy_from_slice(&available[..count]);
+        self.consume(count);
+        Ok(count)
+    }
+}
+
+impl BufRead for Inbox {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        if self.position == self.buffer.len() && !self.ended {
+            let spent = mem::take(&mut self.buffer);
+            self.position = 0;
+            if self.to_main.send(Message::NeedInput(spent)).is_err() {
+                return Err(io::Error::other("the content consumer stopped"));
+            }
+            match self.input.recv() {
+                // An empty chunk marks the end of the stored bytes.
+                Ok(chunk) if !chunk.is_empty() => {
+                    self.checksum.update(&chunk);
+                    self.buffer = chunk;
+                }
+                _ => self.ended = true,
+            }
+        }
+        Ok(&self.buffer[self.position..])
+    }
+
+    fn consume(&mut self, amount: usize) {
+        self.position = (self.position + amount).min(self.buffer.len());
+    }
+}
+
+/// The consuming thread's view of the plain bytes: blocks from the decompression thread. It
+/// also answers the decoder's requests for stored bytes.
+struct Pipeline<'a, R> {
+    stored: &'a mut ChecksumReader<R>,
+    from_worker: Receiver<Message>,
+    input: Sender<Vec<u8>>,
+    free: Sender<Vec<u8>>,
+    current: Vec<u8>,
+    filled: usize,
+    position: usize,
+    digests: VecDeque<u128>,
+    ended: bool,
+}
+
+impl<R: Read> Pipeline<'_, R> {
+    /// Send the next stored chunk (empty at the end of the payload). The worker hashes it.
+    fn feed(&mut self, mut buffer: Vec<u8>) -> io::Result<()> {
+        buffer.clear();
+        buffer.reserve_exact(INPUT_CHUNK);
+        (&mut self.stored.inner)
+            .take(INPUT_CHUNK as u64)
+            .read_to_end(&mut buffer)?;
+        // A worker that is gone has sent its reason, which `fill_buf` reports.
+        let _ = self.input.send(buffer);
+        Ok(())
+    }
+}
+
+impl<R: Read> Read for Pipeline<'_, R> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let available = self.fill_buf()?;
+        let count = available.len().min(out.len());
+        out[..count].copy_from_slice(&available[..count]);
+        self.consume(count);
+        Ok(count)
+    }
+}
+
+impl<R: Read> BufRead for Pipeline<'_, R> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        while self.position == self.filled && !self.ended {
+            if self.current.capacity() > 0 {
+                // Hand the spent block back; a worker that is gone does not need it.
+                let _ = self.free.send(mem::take(&mut self.current));
+            }
+            self.filled = 0;
+            self.position = 0;
+            match self.from_worker.recv() {
+                Ok(Message::Output(buffer, filled, digests)) => {
+                    self.current = buffer;
+                    self.filled = filled;
+                    self.digests.extend(digests);
+                }
+                Ok(Message::NeedInput(buffer)) => self.feed(buffer)?,
+                Ok(Message::End(checksum)) => {
+                    // Every stored byte read so far went to the worker, which hashed it; the
+                    // caller hashes whatever is left.
+                    self.stored.hasher = *checksum;
+                    self.ended = true;
+                }
+                Ok(Message::Failed(error)) => {
+                    self.ended = true;
+                    return Err(error);
+                }
+                Err(_) => {
+                    self.ended = true;
+                    return Err(io::Error::other("the decompression thread stopped"));
+                }
+            }
+        }
+        Ok(&self.current[self.position..self.filled])
+    }
+
+    fn consume(&mut self, amount: usize) {
+        self.position = (self.position + amount).min(self.filled);
+    }
+}
+
+impl<R: Read> Plain for Pipeline<'_, R> {
+    fn digests_entries(&self) -> bool {
+        true
+    }
+
+    fn next_digest(&mut self) -> io::Result<u128> {
+        self.digests
+            .pop_front()
+            .ok_or_else(|| io::Error::other("the decompression thread sent no digest"))
     }
 }

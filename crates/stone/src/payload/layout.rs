@@ -207,6 +207,26 @@ impl Layout {
     }
 }
 
+/// Encode many records back to back (the body of a layout payload).
+pub fn encode_all<'a>(layouts: impl IntoIterator<Item = &'a Layout>) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    for layout in layouts {
+        layout.encode(&mut out)?;
+    }
+    Ok(out)
+}
+
+/// Decode records back to back until `bytes` is used up.
+pub fn decode_all(bytes: &[u8]) -> Result<Vec<Layout>, PayloadError> {
+    let mut cursor = RecordCursor::new(bytes);
+    let mut layouts = Vec::with_capacity(bytes.len() / 64);
+    while cursor.position() < bytes.len() {
+        let index = layouts.len();
+        layouts.push(Layout::decode(&mut cursor, index)?);
+    }
+    Ok(layouts)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,286 @@
+//! State maintenance: prune, garbage collection and verification.
+
+use std::{
+    collections::HashSet,
+    fs,
+    io::Read,
+    path::{Path, PathBuf},
+};
+
+use crate::{
+    engine::{EngineError, Moss, io_error, remove_tree},
+    vfs::{Kind, Vfs},
+};
+
+/// What a prune removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Pruned {
+    /// States removed.
+    pub states: Vec<u64>,
+    /// Packages no state uses any more.
+    pub packages: usize,
+    /// Store and cache files deleted.
+    pub files: usize,
+}
+
+/// One problem `verify` found.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Issue {
+    /// The state whose tree has the problem (`None` for store problems).
+    pub state: Option<u64>,
+    /// The path (in the tree, or in the store).
+    pub path: String,
+    /// What is wrong.
+    pub problem: String,
+}
+
+impl Moss {
+    /// Remove states older than the active one, keeping the newest `keep` of them, then collect
+    /// garbage. The active state is never removed.
+    pub async fn prune(&self, keep: usize) -> Result<Pruned, EngineError> {
+        let active = self.active_state();
+        let mut candidates: Vec<u64> = self
+            .db
+            .states()
+            .await?
+            .into_iter()
+            .map(|state| state.id)
+            .filter(|id| Some(*id) != active && active.is_none_or(|active| *id < active))
+            .collect();
+        candidates.sort_unstable();
+        let excess = candidates.len().saturating_sub(keep);
+        let remove: Vec<u64> = candidates.into_iter().take(excess).collect();
+        self.remove_states(&remove).await
+    }
+
+    /// Remove the given states (never the active one), then collect garbage.
+    pub async fn remove_states(&self, ids: &[u64]) -> Result<Pruned, EngineError> {
+        if let Some(active) = self.active_state()
+            && ids.contains(&active)
+        {
+            return Err(EngineError::ActiveState(active));
+        }
+        for id in ids {
+            if self.db.state(*id).await?.is_none() {
+                return Err(EngineError::UnknownState(*id));
+            }
+        }
+        self.db.remove_states(ids).await?;
+        for id in ids {
+            let archive = self.installation.paths().archive(*id);
+            if archive.exists() {
+                remove_tree(&archive)?;
+            }
+        }
+        let mut pruned = self.collect_garbage().await?;
+        pruned.states = ids.to_vec();
+        Ok(pruned)
+    }
+
+    /// Drop packages no state uses, and the store and download files nothing references.
+    pub async fn collect_garbage(&self) -> Result<Pruned, EngineError> {
+        let removed = self.db.remove_unused_packages().await?;
+        let layouts = self.db.all_layouts().await?;
+        let referenced: HashSet<String> = layouts
+            .iter()
+            .flat_map(|(_, layouts)| layouts.iter())
+            .filter_map(|layout| match &layout.entry {
+                stone::Entry::Regular { digest, .. } => Some(stone::asset_key(*digest)),
+                _ => None,
+            })
+            .collect();
+        let packages: HashSet<String> = self
+            .db
+            .packages()
+            .await?
+            .into_iter()
+            .map(|package| package.id)
+            .collect();
+        let paths = self.installation.paths().clone();
+        let files = tokio::task::spawn_blocking(move || {
+            let mut files = 0;
+            sweep(
+                &paths.assets(),
+                &mut |name| {
+                    let key = name.split('.').next().unwrap_or(name);
+                    !name.ends_with(".part") && referenced.contains(key)
+                },
+                &mut files,
+            )?;
+            sweep(
+                &paths.downloads(),
+                &mut |name| packages.contains(name),
+                &mut files,
+            )?;
+            Ok::<_, EngineError>(files)
+        })
+        .await
+        .map_err(|error| {
+            EngineError::Other(format!("garbage collection was interrupted: {error}"))
+        })??;
+        Ok(Pruned {
+            states: Vec::new(),
+            packages: removed.len(),
+            files,
+        })
+    }
+
+    /// Check every kept state's tree and every store file they use. Returns the problems found.
+    pub async fn verify(&self) -> Result<Vec<Issue>, EngineError> {
+        let active = self.active_state();
+        let mut issues = Vec::new();
+        let mut checked_assets = HashSet::new();
+        for state in self.db.states().await? {
+            let vfs = self.compose(&state.selections).await?;
+            let tree = if Some(state.id) == active {
+                Some(self.installation.paths().usr())
+            } else {
+                let archived = self.installation.paths().archive(state.id).join("usr");
+                archived.exists().then_some(archived)
+            };
+            let store = self.store.clone();
+            let digests: Vec<u128> = vfs
+                .iter()
+                .filter_map(|(_, node)| match node.kind {
+                    Kind::Regular(digest) => Some(digest),
+                    _ => None,
+                })
+                .filter(|digest| checked_assets.insert(*digest))
+                .collect();
+            let id = state.id;
+            let found = tokio::task::spawn_blocking(move || {
+                let mut issues = Vec::new();
+                for digest in digests {
+                    let path = store.asset_path(digest);
+                    if let Some(problem) = check_file(&path, digest) {
+                        issues.push(Issue {
+                            state: None,
+                            path: path.display().to_string(),
+                            problem,
+                        });
+                    }
+                }
+                if let Some(tree) = tree {
+                    issues.extend(check_tree(id, &tree, &vfs));
+                }
+                issues
+            })
+            .await
+            .map_err(|error| {
+                EngineError::Other(format!("verification was interrupted: {error}"))
+            })?;
+            issues.extend(found);
+        }
+        Ok(issues)
+    }
+
+    /// Repair what `verify` found: damaged archived trees are dropped (they are rebuilt from the
+    /// store when activated) and a damaged active tree is rebuilt and swapped in.
+    pub async fn repair(&self, issues: &[Issue]) -> Result<(), EngineError> {
+        let damaged_store: Vec<&Issue> = issues
+            .iter()
+            .filter(|issue| issue.state.is_none())
+            .collect();
+        if let Some(issue) = damaged_store.first() {
+            return Err(EngineError::Other(format!(
+                "the store file {} is {}; reinstall the packages that use it (refetching assets arrives with repository support)",
+                issue.path, issue.problem
+            )));
+        }
+        let active = self.active_state();
+        let states: HashSet<u64> = issues.iter().filter_map(|issue| issue.state).collect();
+        for id in states {
+            if Some(id) == active {
+                self.reblit_active().await?;
+            } else {
+                remove_tree(&self.installation.paths().archive(id))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn sweep(
+    directory: &Path,
+    keep: &mut dyn FnMut(&str) -> bool,
+    removed: &mut usize,
+) -> Result<(), EngineError> {
+    let Ok(entries) = fs::read_dir(directory) else {
+        return Ok(());
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let is_directory = entry.file_type().is_ok_and(|kind| kind.is_dir());
+        if is_directory {
+            sweep(&path, keep, removed)?;
+            // Empty fan-out directories go too; a non-empty one stays.
+            let _ = fs::remove_dir(&path);
+        } else if !keep(&entry.file_name().to_string_lossy()) {
+            fs::remove_file(&path).map_err(io_error("removing an unused file", &path))?;
+            *removed += 1;
+        }
+    }
+    Ok(())
+}
+
+fn check_file(path: &Path, digest: u128) -> Option<String> {
+    let mut file = match fs::File::open(path) {
+        Ok(file) => file,
+        Err(_) => return Some("missing".to_owned()),
+    };
+    let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+    let mut buffer = vec![0u8; 256 * 1024];
+    loop {
+        match file.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(count) => hasher.update(&buffer[..count]),
+            Err(error) => return Some(format!("unreadable ({error})")),
+        }
+    }
+    let actual = hasher.digest128();
+    (actual != digest)
+        .then(|| format!("corrupt: content hashes to {actual:032x}, expected {digest:032x}"))
+}
+
+fn check_tree(state: u64, tree: &Path, vfs: &Vfs) -> Vec<Issue> {
+    let mut issues = Vec::new();
+    let mut issue = |path: &str, problem: String| {
+        issues.push(Issue {
+            state: Some(state),
+            path: format!("/usr/{path}"),
+            problem,
+        })
+    };
+    for (path, node) in vfs.iter() {
+        let full: PathBuf = tree.join(path);
+        let metadata = match fs::symlink_metadata(&full) {
+            Ok(metadata) => metadata,
+            Err(_) => {
+                issue(path, "missing".to_owned());
+                continue;
+            }
+        };
+        match &node.kind {
+            Kind::Directory if !metadata.is_dir() => {
+                issue(path, "should be a directory".to_owned())
+            }
+            Kind::Symlink(target) => match fs::read_link(&full) {
+                Ok(actual) if actual == Path::new(target) => {}
+                Ok(actual) => issue(
+                    path,
+                    format!("links to {} instead of {target}", actual.display()),
+                ),
+                Err(_) => issue(path, "should be a symlink".to_owned()),
+            },
+            Kind::Regular(digest) => {
+                if !metadata.is_file() {
+                    issue(path, "should be a regular file".to_owned());
+                } else if let Some(problem) = check_file(&full, *digest) {
+                    issue(path, problem);
+                }
+            }
+            Kind::Directory => {}
+        }
+    }
+    issues
+}

@@ -1,0 +1,289 @@
+//! The content-addressed store: every unique file body once, under its XXH3-128 digest.
+//!
+//! Asset paths follow upstream (`assets/v2/ab/cd/ef/<key>`, key = unpadded hex) so that the
+//! layout stays familiar. Store files are never writable and never carry setuid, setgid or sticky
+//! bits: the canonical asset has mode 0444; a tree that needs the same body with other
+//! permissions (0555 for programs) links to a *variant*, a copy beside the asset named
+//! `<key>.<mode>`. Files owned by someone other than root, and files with special bits, are copied
+//! into the tree instead of linked, so ownership and special bits never reach the store.
+
+use std::{
+    fs::{self, File, OpenOptions},
+    io::{self, Write},
+    os::unix::fs::{OpenOptionsExt, PermissionsExt},
+    path::{Path, PathBuf},
+    sync::atomic::{AtomicU64, Ordering},
+};
+
+use sha2::{Digest, Sha256};
+use stone::{Archive, ContentSink, FileType, IndexEntry, Layout, Package};
+
+use crate::layout_rules::{LayoutViolation, check_layout};
+
+/// Permission bits of a canonical asset.
+pub const ASSET_MODE: u32 = 0o444;
+
+/// Why a package could not enter the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The stone is malformed.
+    #[error(transparent)]
+    Stone(#[from] stone::Error),
+    /// The stone is not a binary package.
+    #[error("{}: is a {file_type} stone, not a package", path.display())]
+    NotAPackage {
+        /// The file.
+        path: PathBuf,
+        /// What it is.
+        file_type: FileType,
+    },
+    /// The stone has no metadata.
+    #[error("{}: the package carries no metadata payload", .0.display())]
+    NoMetadata(PathBuf),
+    /// The layout breaks a safety rule.
+    #[error("{}: {source}; nothing was installed", path.display())]
+    Layout {
+        /// The file.
+        path: PathBuf,
+        /// The rule broken.
+        #[source]
+        source: LayoutViolation,
+    },
+    /// Writing into the store failed.
+    #[error("cannot write {} into the store: {source}", path.display())]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// A package read into the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unpacked {
+    /// SHA-256 of the stone: the package id.
+    pub id: String,
+    /// Metadata.
+    pub meta: Package,
+    /// Layout records.
+    pub layouts: Vec<Layout>,
+}
+
+/// The content-addressed store of one installation.
+#[derive(Debug, Clone)]
+pub struct Store {
+    root: PathBuf,
+}
+
+static PART_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+impl Store {
+    /// The store rooted at `assets` (`ROOT/.moss/assets/v2`).
+    pub fn new(assets: impl Into<PathBuf>) -> Self {
+        Self {
+            root: assets.into(),
+        }
+    }
+
+    /// The store's root directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Where the canonical asset of `digest` lives.
+    pub fn asset_path(&self, digest: u128) -> PathBuf {
+        let key = stone::asset_key(digest);
+        if key.len() < 10 {
+            return self.root.join(key);
+        }
+        self.root
+            .join(&key[0..2])
+            .join(&key[2..4])
+            .join(&key[4..6])
+            .join(key)
+    }
+
+    /// The asset path relative to the store root (for `*at` calls).
+    pub fn relative_asset_path(&self, digest: u128) -> PathBuf {
+        self.asset_path(digest)
+            .strip_prefix(&self.root)
+            .expect("asset under root")
+            .to_owned()
+    }
+
+    /// Where the variant of `digest` with these permission bits lives.
+    pub fn variant_path(&self, digest: u128, permissions: u32) -> PathBuf {
+        if permissions == ASSET_MODE {
+            return self.asset_path(digest);
+        }
+        let mut path = self.asset_path(digest).into_os_string();
+        path.push(format!(".{permissions:04o}"));
+        path.into()
+    }
+
+    /// Make sure the variant with `permissions` exists (a copy of the asset) and return its path.
+    pub fn ensure_variant(&self, digest: u128, permissions: u32) -> io::Result<PathBuf> {
+        let variant = self.variant_path(digest, permissions);
+        if permissions == ASSET_MODE || variant.exists() {
+            return Ok(variant);
+        }
+        let part = part_path(&variant);
+        fs::copy(self.asset_path(digest), &part)?;
+        fs::set_permissions(&part, fs::Permissions::from_mode(permissions))?;
+        fs::rename(&part, &variant)?;
+        Ok(variant)
+    }
+
+    /// Whether the canonical asset exists.
+    pub fn has(&self, digest: u128) -> bool {
+        self.asset_path(digest).exists()
+    }
+
+    /// Read a stone, check its layout, and put every file body the store lacks into it.
+    ///
+    /// Bodies are written to a temporary name, checked against their digest, then renamed, so
+    /// an asset path only ever holds complete, verified content.
+    pub fn unpack(&self, stone_path: &Path) -> Result<Unpacked, StoreError> {
+        let id = sha256_file(stone_path).map_err(|source| StoreError::Io {
+            path: stone_path.to_owned(),
+            source,
+        })?;
+        self.unpack_with_id(stone_path, id)
+    }
+
+    /// Like [`Store::unpack`] for a stone whose SHA-256 is already known (checked on download).
+    pub fn unpack_with_id(&self, stone_path: &Path, id: String) -> Result<Unpacked, StoreError> {
+        let mut archive = Archive::open(stone_path)?;
+        if archive.file_type() != FileType::Binary {
+            return Err(StoreError::NotAPackage {
+                path: stone_path.to_owned(),
+                file_type: archive.file_type(),
+            });
+        }
+        let meta = archive
+            .packages()
+            .map_err(|error| error.in_file(stone_path))?
+            .into_iter()
+            .next()
+            .ok_or_else(|| StoreError::NoMetadata(stone_path.to_owned()))?;
+        let index: Vec<IndexEntry> = archive.index().copied().collect();
+        check_layout(&meta.name, archive.layouts(), &index).map_err(|source| {
+            StoreError::Layout {
+                path: stone_path.to_owned(),
+                source,
+            }
+        })?;
+        let layouts: Vec<Layout> = archive.layouts().cloned().collect();
+        let mut sink = StoreSink {
+            store: self,
+            current: None,
+            failure: None,
+        };
+        let result = archive.unpack(&mut sink);
+        if let Some(failure) = sink.failure.take() {
+            return Err(failure);
+        }
+        result.map_err(|error| error.in_file(stone_path))?;
+        Ok(Unpacked { id, meta, layouts })
+    }
+}
+
+/// A unique temporary name beside `path`.
+fn part_path(path: &Path) -> PathBuf {
+    let count = PART_COUNTER.fetch_add(1, Ordering::Relaxed);
+    let mut part = path.as_os_str().to_owned();
+    part.push(format!(".{}-{count}.part", std::process::id()));
+    part.into()
+}
+
+/// Lowercase hex SHA-256 of a file.
+pub fn sha256_file(path: &Path) -> io::Result<String> {
+    let mut file = File::open(path)?;
+    let mut hasher = Sha256::new();
+    io::copy(&mut file, &mut hasher)?;
+    Ok(hex(&hasher.finalize()))
+}
+
+/// Lowercase hex of bytes.
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    let mut text = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
+        let _ = write!(text, "{byte:02x}");
+    }
+    text
+}
+
+struct StoreSink<'a> {
+    store: &'a Store,
+    current: Option<(File, PathBuf, PathBuf)>,
+    failure: Option<StoreError>,
+}
+
+impl StoreSink<'_> {
+    fn fail(&mut self, path: PathBuf, source: io::Error) -> io::Error {
+        let message = source.to_string();
+        self.failure = Some(StoreError::Io { path, source });
+        io::Error::other(message)
+    }
+}
+
+impl ContentSink for StoreSink<'_> {
+    fn begin(&mut self, entry: &IndexEntry) -> io::Result<()> {
+        let asset = self.store.asset_path(entry.digest);
+        if asset.exists() {
+            // Already stored (assets only appear complete and verified): verify and drop.
+            self.current = None;
+            return Ok(());
+        }
+        if let Some(parent) = asset.parent()
+            && let Err(error) = fs::create_dir_all(parent)
+        {
+            return Err(self.fail(parent.to_owned(), error));
+        }
+        let part = part_path(&asset);
+        match OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&part)
+        {
+            Ok(file) => {
+                self.current = Some((file, part, asset));
+                Ok(())
+            }
+            Err(error) => Err(self.fail(part, error)),
+        }
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
+        if let Some((file, _, _)) = &mut self.current {
+            file.write_all(bytes)?;
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, _: &IndexEntry) -> io::Result<()> {
+        let Some((file, part, asset)) = self.current.take() else {
+            return Ok(());
+        };
+        let result = file
+            .set_permissions(fs::Permissions::from_mode(ASSET_MODE))
+            .and_then(|()| fs::rename(&part, &asset));
+        drop(file);
+        if let Err(error) = result {
+            let _ = fs::remove_file(&part);
+            return Err(self.fail(asset, error));
+        }
+        Ok(())
+    }
+
+    fn abort(&mut self, _: &IndexEntry) {
+        if let Some((file, part, _)) = self.current.take() {
+            drop(file);
+            let _ = fs::remove_file(part);
+        }
+    }
+}

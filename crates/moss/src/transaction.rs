@@ -1,0 +1,294 @@
+//! Switching the installation to a state: compose, build the tree, swap `/usr`, archive.
+//!
+//! The new tree is built in staging from the nearest tree that can be reused (an archived state
+//! whose packages differ least), touching only the differences; with none, it is blitted in full.
+//! Archived trees are only a cache: any state can always be rebuilt from the store.
+
+use std::{
+    collections::HashSet,
+    fs,
+    path::Path,
+    time::{SystemTime, UNIX_EPOCH},
+};
+
+use crate::{
+    blit::{BlitStats, Blitter},
+    db::{Selection, State},
+    engine::{EngineError, Moss, io_error, remove_tree, sync_filesystem},
+    events::{Event, Phase},
+    installation::read_state_id,
+    journal::{Journal, sync_parent},
+    vfs::Vfs,
+};
+
+/// Links at the root that point into `/usr`, re-created after each switch.
+const ROOT_LINKS: [(&str, &str); 5] = [
+    ("bin", "usr/bin"),
+    ("sbin", "usr/sbin"),
+    ("lib", "usr/lib"),
+    ("lib64", "usr/lib"),
+    ("lib32", "usr/lib32"),
+];
+
+/// What a switch did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Switch {
+    /// The state now active.
+    pub state: u64,
+    /// The state that was active before.
+    pub previous: Option<u64>,
+    /// The archived state whose tree was reused, if any.
+    pub reused: Option<u64>,
+    /// What the blit did.
+    pub blit: BlitStats,
+}
+
+impl Moss {
+    /// Record a new state with these selections and make it active.
+    pub async fn apply(
+        &self,
+        selections: Vec<Selection>,
+        summary: &str,
+    ) -> Result<Switch, EngineError> {
+        let vfs = self.compose(&selections).await?;
+        let states = self.db.states().await?;
+        let next = next_state_id(
+            &states,
+            self.installation.paths().trees().as_path(),
+            self.active_state(),
+        );
+        let created = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |duration| duration.as_secs() as i64);
+        let state = State {
+            id: next,
+            created,
+            summary: summary.to_owned(),
+            description: None,
+            selections,
+        };
+        self.switch(state, vfs, true).await
+    }
+
+    /// Make an existing state active again (rollback or roll forward). No new state is recorded.
+    pub async fn activate(&self, id: u64) -> Result<Switch, EngineError> {
+        if self.active_state() == Some(id) {
+            return Err(EngineError::ActiveState(id));
+        }
+        let state = self
+            .db
+            .state(id)
+            .await?
+            .ok_or(EngineError::UnknownState(id))?;
+        let vfs = self.compose(&state.selections).await?;
+        self.switch(state, vfs, false).await
+    }
+
+    /// Rebuild the active state's tree from the store and swap it in (repairs a damaged `/usr`).
+    pub async fn reblit_active(&self) -> Result<Switch, EngineError> {
+        let id = self
+            .active_state()
+            .ok_or_else(|| EngineError::Other("there is no active state to repair".into()))?;
+        let state = self
+            .db
+            .state(id)
+            .await?
+            .ok_or(EngineError::UnknownState(id))?;
+        let vfs = self.compose(&state.selections).await?;
+        self.switch_with_base(state, vfs, false, false).await
+    }
+
+    async fn switch(&self, state: State, vfs: Vfs, record: bool) -> Result<Switch, EngineError> {
+        self.switch_with_base(state, vfs, record, true).await
+    }
+
+    async fn switch_with_base(
+        &self,
+        state: State,
+        vfs: Vfs,
+        record: bool,
+        reuse: bool,
+    ) -> Result<Switch, EngineError> {
+        let paths = self.installation.paths().clone();
+        let previous = self.active_state();
+        let staging = paths.staging();
+        let staging_usr = staging.join("usr");
+        fs::create_dir_all(&staging).map_err(io_error("creating staging", &staging))?;
+        if staging_usr.exists() {
+            remove_tree(&staging_usr)?;
+        }
+        // Pick the archived tree closest to the target.
+        let base = if reuse {
+            self.nearest_archive(&state, previous).await?
+        } else {
+            None
+        };
+        self.reporter.report(Event::PhaseStarted {
+            phase: Phase::Blit,
+            total: vfs.len() as u64,
+        });
+        let base_vfs = match &base {
+            Some(base_state) => Some(self.compose(&base_state.selections).await?),
+            None => None,
+        };
+        let store = self.store.clone();
+        let archive_usr = base
+            .as_ref()
+            .map(|base_state| paths.archive(base_state.id).join("usr"));
+        let target_id = state.id;
+        let blit = {
+            let staging_usr = staging_usr.clone();
+            tokio::task::spawn_blocking(move || -> Result<(BlitStats, Vfs), EngineError> {
+                let mut blitter = Blitter::new(&store);
+                let stats = match (archive_usr, base_vfs) {
+                    (Some(archive_usr), Some(base_vfs)) => {
+                        fs::rename(&archive_usr, &staging_usr)
+                            .map_err(io_error("reusing an archived tree", &archive_usr))?;
+                        if let Some(parent) = archive_usr.parent() {
+                            let _ = fs::remove_dir(parent);
+                        }
+                        blitter.update(&base_vfs, &vfs, &staging_usr)?
+                    }
+                    _ => blitter.full(&vfs, &staging_usr)?,
+                };
+                write_state_id(&staging_usr, target_id)?;
+                Ok((stats, vfs))
+            })
+            .await
+            .map_err(|error| {
+                EngineError::Other(format!("building the tree was interrupted: {error}"))
+            })??
+            .0
+        };
+        self.reporter
+            .report(Event::PhaseFinished { phase: Phase::Blit });
+
+        // Everything in staging must be on disk before `/usr` points at it.
+        sync_filesystem(&staging_usr)?;
+        let journal = Journal::new(previous, state.id, record.then(|| state.clone()));
+        let journal_path = paths.journal();
+        journal
+            .write(&journal_path)
+            .map_err(io_error("writing the journal", &journal_path))?;
+
+        self.reporter.report(Event::PhaseStarted {
+            phase: Phase::Swap,
+            total: 1,
+        });
+        let usr = paths.usr();
+        if !usr.exists() {
+            fs::create_dir(&usr).map_err(io_error("creating /usr", &usr))?;
+        }
+        exchange(&staging_usr, &usr)?;
+        sync_parent(&usr).map_err(io_error("syncing the root", &usr))?;
+        if record {
+            self.db.add_state(&state).await?;
+        }
+        self.archive_staging(previous)?;
+        Journal::remove(&journal_path).map_err(io_error("removing the journal", &journal_path))?;
+        update_root_links(&paths.root)?;
+        self.reporter
+            .report(Event::PhaseFinished { phase: Phase::Swap });
+        Ok(Switch {
+            state: state.id,
+            previous,
+            reused: base.map(|base_state| base_state.id),
+            blit,
+        })
+    }
+
+    /// The archived state whose packages differ least from `target`'s, when reusing it is
+    /// cheaper than a full blit.
+    async fn nearest_archive(
+        &self,
+        target: &State,
+        active: Option<u64>,
+    ) -> Result<Option<State>, EngineError> {
+        let paths = self.installation.paths();
+        let wanted: HashSet<&str> = target
+            .selections
+            .iter()
+            .map(|selection| selection.package.as_str())
+            .collect();
+        let mut best: Option<(usize, State)> = None;
+        for state in self.db.states().await? {
+            if Some(state.id) == active {
+                continue;
+            }
+            let usr = paths.archive(state.id).join("usr");
+            if read_state_id(&usr) != Some(state.id) {
+                continue;
+            }
+            let have: HashSet<&str> = state
+                .selections
+                .iter()
+                .map(|selection| selection.package.as_str())
+                .collect();
+            let difference = wanted.symmetric_difference(&have).count();
+            if difference < wanted.len().max(1)
+                && best.as_ref().is_none_or(|(cost, _)| difference < *cost)
+            {
+                best = Some((difference, state));
+            }
+        }
+        Ok(best.map(|(_, state)| state))
+    }
+}
+
+/// The next unused state id: above every recorded state, archived tree and the active one.
+fn next_state_id(states: &[State], trees: &Path, active: Option<u64>) -> u64 {
+    let recorded = states.iter().map(|state| state.id).max().unwrap_or(0);
+    let archived = fs::read_dir(trees)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            entry
+                .file_name()
+                .to_str()
+                .and_then(|name| name.parse::<u64>().ok())
+        })
+        .max()
+        .unwrap_or(0);
+    recorded.max(archived).max(active.unwrap_or(0)) + 1
+}
+
+fn write_state_id(usr: &Path, id: u64) -> Result<(), EngineError> {
+    let path = usr.join(".stateID");
+    let temporary = usr.join(".stateID.part");
+    fs::write(&temporary, id.to_string()).map_err(io_error("writing the state id", &temporary))?;
+    fs::rename(&temporary, &path).map_err(io_error("writing the state id", &path))
+}
+
+/// Atomically exchange two directories (`renameat2(RENAME_EXCHANGE)`).
+fn exchange(first: &Path, second: &Path) -> Result<(), EngineError> {
+    use nix::fcntl::{AT_FDCWD, RenameFlags, renameat2};
+    renameat2(
+        AT_FDCWD,
+        first,
+        AT_FDCWD,
+        second,
+        RenameFlags::RENAME_EXCHANGE,
+    )
+    .map_err(|errno| io_error("swapping /usr", second)(errno.into()))
+}
+
+/// Make `ROOT/bin` and friends point into `/usr` (atomically, only when wrong).
+fn update_root_links(root: &Path) -> Result<(), EngineError> {
+    for (name, target) in ROOT_LINKS {
+        let link = root.join(name);
+        if fs::read_link(&link).is_ok_and(|current| current == Path::new(target)) {
+            continue;
+        }
+        if fs::symlink_metadata(&link).is_ok_and(|metadata| !metadata.file_type().is_symlink()) {
+            // A real directory or file is the administrator's; never replace it.
+            continue;
+        }
+        let next = root.join(format!("{name}.next"));
+        let _ = fs::remove_file(&next);
+        std::os::unix::fs::symlink(target, &next)
+            .map_err(io_error("creating a root link", &next))?;
+        fs::rename(&next, &link).map_err(io_error("creating a root link", &link))?;
+    }
+    Ok(())
+}

@@ -6,7 +6,7 @@
 //! ever written through a link that the package itself placed.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     fs::{self, File, OpenOptions},
     io::{self, Write},
     os::unix::fs::{OpenOptionsExt, PermissionsExt, symlink},
@@ -187,7 +187,12 @@ fn populate(
     created.directory(&usr)?;
     let mut targets: HashMap<u128, Vec<(PathBuf, u32)>> = HashMap::new();
     let mut symlinks = Vec::new();
+    // `check_layout` lets a path repeat only as an identical record: create it once.
+    let mut seen = HashSet::new();
     for layout in archive.layouts() {
+        if !seen.insert(layout.entry.target()) {
+            continue;
+        }
         match &layout.entry {
             Entry::Directory(target) => {
                 let path = usr.join(target);

@@ -281,3 +281,19 @@ proptest! {
         prop_assert_eq!(sink.bodies, expected_contents);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// The canonical text form `kind(target)` parses back to the same dependency, whatever
+    /// parentheses the target holds (split at the first `(`, strip the final `)`).
+    #[test]
+    fn dependency_text_form_round_trips(dependency in dependency()) {
+        prop_assume!(!dependency.target.is_empty());
+        let text = dependency.to_string();
+        let parsed: Dependency = text.parse().map_err(|e: stone::ParseDependencyError| {
+            TestCaseError::fail(e.to_string())
+        })?;
+        prop_assert_eq!(parsed, dependency);
+    }
+}

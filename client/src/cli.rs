@@ -8,6 +8,12 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[derive(Debug, Parser)]
 #[command(name = "moss", version, about)]
 pub struct Cli {
+    /// Work directly on the installation at ROOT (as root, under its lock) instead of asking mossd.
+    #[arg(short = 'D', long = "directory", global = true, value_name = "ROOT")]
+    pub directory: Option<PathBuf>,
+    /// Answer yes to every question.
+    #[arg(short = 'y', long = "yes-all", global = true)]
+    pub yes: bool,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -20,6 +26,38 @@ pub enum Command {
     Inspect(InspectArguments),
     /// Unpack a .stone package into a directory.
     Extract(ExtractArguments),
+    /// Install packages by name, provider or .stone file path.
+    #[command(alias = "it")]
+    Install(ChangeArguments),
+    /// Remove packages and what only they needed.
+    #[command(alias = "rm")]
+    Remove(ChangeArguments),
+    /// Upgrade installed packages to what the repositories offer.
+    #[command(alias = "up")]
+    Sync(SyncArguments),
+    /// List packages.
+    #[command(subcommand)]
+    List(ListCommand),
+    /// Show details of packages.
+    Info(InfoArguments),
+    /// Search packages by name or summary.
+    #[command(alias = "sr")]
+    Search(SearchArguments),
+    /// Find which installed package owns a path.
+    #[command(name = "search-file", alias = "sf")]
+    SearchFile(SearchArguments),
+    /// Manage states (every transaction makes one).
+    #[command(subcommand)]
+    State(StateCommand),
+    /// Manage repositories.
+    #[command(subcommand)]
+    Repo(RepoCommand),
+    /// Write a repository index (stone.index) for a directory of stones.
+    #[command(alias = "ix")]
+    Index(IndexArguments),
+    /// Manage the download cache and the store.
+    #[command(subcommand)]
+    Cache(CacheCommand),
 }
 
 /// How listings are printed.
@@ -51,4 +89,184 @@ pub struct ExtractArguments {
     /// Directory to unpack into (it receives `usr/`); defaults to `NAME-VERSION-RELEASE.ARCH`.
     #[arg(long)]
     pub to: Option<PathBuf>,
+}
+
+/// `moss install` and `moss remove`.
+#[derive(Debug, Args)]
+pub struct ChangeArguments {
+    /// Package names, providers (`soname(libz.so.1(x86_64))`) or, for install, .stone paths.
+    #[arg(required = true)]
+    pub packages: Vec<String>,
+    /// Show what would happen and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Output format of the plan and result.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+/// `moss sync`.
+#[derive(Debug, Args)]
+pub struct SyncArguments {
+    /// Refresh the repositories first.
+    #[arg(short = 'u', long)]
+    pub update: bool,
+    /// Allow moving packages to older versions the repositories offer.
+    #[arg(long)]
+    pub allow_downgrade: bool,
+    /// Show what would happen and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Output format of the plan and result.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+/// `moss list ...`.
+#[derive(Debug, Subcommand)]
+pub enum ListCommand {
+    /// Installed packages.
+    Installed(ListArguments),
+    /// Packages the repositories offer.
+    Available(ListArguments),
+    /// Installed packages that sync would change.
+    Sync(ListArguments),
+}
+
+/// Options of every listing.
+#[derive(Debug, Args)]
+pub struct ListArguments {
+    /// Only packages the user asked for.
+    #[arg(short, long)]
+    pub explicit: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+/// `moss info`.
+#[derive(Debug, Args)]
+pub struct InfoArguments {
+    /// Package names or providers.
+    #[arg(required = true)]
+    pub packages: Vec<String>,
+    /// Also list the files of installed candidates.
+    #[arg(short, long)]
+    pub files: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+/// `moss search` and `moss search-file`.
+#[derive(Debug, Args)]
+pub struct SearchArguments {
+    /// What to look for.
+    pub keyword: String,
+    /// Only installed packages (search).
+    #[arg(short, long)]
+    pub installed: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+/// `moss state ...`.
+#[derive(Debug, Subcommand)]
+pub enum StateCommand {
+    /// Every state, newest first.
+    List(FormatArguments),
+    /// The active state.
+    Active(FormatArguments),
+    /// Make a state active again (rollback or roll forward).
+    Activate {
+        /// The state id.
+        id: u64,
+    },
+    /// Remove old states, keeping the newest ones.
+    Prune {
+        /// How many states older than the active one to keep.
+        #[arg(short, long, default_value_t = 10)]
+        keep: usize,
+    },
+    /// Remove states by id.
+    Remove {
+        /// State ids.
+        #[arg(required = true)]
+        ids: Vec<u64>,
+    },
+    /// Check every state's tree and the store; `--fix` repairs what it can.
+    Verify {
+        /// Repair what is found.
+        #[arg(long)]
+        fix: bool,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+}
+
+/// Just a format.
+#[derive(Debug, Args)]
+pub struct FormatArguments {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+/// `moss repo ...`.
+#[derive(Debug, Subcommand)]
+pub enum RepoCommand {
+    /// Add a repository and fetch its index.
+    Add {
+        /// Repository id.
+        name: String,
+        /// URI of its stone.index (file:// or https://).
+        uri: String,
+        /// Larger is preferred.
+        #[arg(short, long, default_value_t = 0)]
+        priority: u64,
+        /// A description.
+        #[arg(short, long)]
+        comment: Option<String>,
+    },
+    /// Remove a repository.
+    Remove {
+        /// Repository id.
+        name: String,
+    },
+    /// Enable a repository.
+    Enable {
+        /// Repository id.
+        name: String,
+    },
+    /// Disable a repository.
+    Disable {
+        /// Repository id.
+        name: String,
+    },
+    /// List repositories.
+    List(FormatArguments),
+    /// Refresh repository indexes.
+    Update {
+        /// Only this repository.
+        name: Option<String>,
+    },
+}
+
+/// `moss index`.
+#[derive(Debug, Args)]
+pub struct IndexArguments {
+    /// Directory holding .stone files (searched recursively).
+    pub directory: PathBuf,
+    /// Where to write stone.index (default: the same directory).
+    #[arg(short, long)]
+    pub output_dir: Option<PathBuf>,
+}
+
+/// `moss cache ...`.
+#[derive(Debug, Subcommand)]
+pub enum CacheCommand {
+    /// Remove downloads and store files no state uses.
+    Prune,
 }

@@ -2,21 +2,28 @@
 //! happens in the `moss` engine library.
 
 mod cli;
+mod confirm;
 mod exit;
 mod extract;
 mod inspect;
+mod packages;
+mod progress;
+mod state;
 
-use std::{io::Write, process::ExitCode};
+use std::{io::Write, path::PathBuf, process::ExitCode, sync::Arc};
 
 use clap::Parser;
+use moss::Moss;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{CacheCommand, Cli, Command};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Inspect(arguments) => inspect::run(&arguments),
-        Command::Extract(arguments) => extract::run(&arguments),
+    let result = match &cli.command {
+        Command::Inspect(arguments) => inspect::run(arguments),
+        Command::Extract(arguments) => extract::run(arguments),
+        Command::Index(arguments) => packages::index(arguments),
+        _ => run_engine(&cli),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -31,6 +38,38 @@ fn main() -> ExitCode {
                 source = cause.source();
             }
             ExitCode::from(exit::code_for(&error))
+        }
+    }
+}
+
+/// Commands that work on an installation: direct mode opens it here, under its lock.
+fn run_engine(cli: &Cli) -> anyhow::Result<()> {
+    let root = cli.directory.clone().unwrap_or_else(|| PathBuf::from("/"));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let moss = Moss::open(root, Arc::new(progress::Progress::new())).await?;
+        let result = dispatch(&moss, cli).await;
+        moss.database().close().await;
+        result
+    })
+}
+
+async fn dispatch(moss: &Moss, cli: &Cli) -> anyhow::Result<()> {
+    match &cli.command {
+        Command::State(command) => state::run(moss, command, cli.yes).await,
+        Command::Cache(CacheCommand::Prune) => state::cache_prune(moss).await,
+        Command::List(command) => packages::list(moss, command).await,
+        Command::Install(arguments) => packages::install(moss, arguments, cli.yes).await,
+        Command::Remove(arguments) => packages::remove(moss, arguments, cli.yes).await,
+        Command::Sync(arguments) => packages::sync(moss, arguments, cli.yes).await,
+        Command::Info(arguments) => packages::info(moss, arguments).await,
+        Command::Search(arguments) => packages::search(moss, arguments).await,
+        Command::SearchFile(arguments) => packages::search_file(moss, arguments).await,
+        Command::Repo(command) => packages::repo(moss, command).await,
+        Command::Inspect(_) | Command::Extract(_) | Command::Index(_) => {
+            unreachable!("handled without an installation")
         }
     }
 }

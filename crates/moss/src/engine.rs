@@ -55,6 +55,15 @@ pub enum EngineError {
         #[source]
         source: io::Error,
     },
+    /// A repository definition is wrong.
+    #[error(transparent)]
+    Config(#[from] crate::repository::ConfigError),
+    /// A download failed.
+    #[error(transparent)]
+    Fetch(#[from] crate::repository::FetchError),
+    /// A repository index is unusable.
+    #[error(transparent)]
+    Index(#[from] crate::repository::IndexError),
     /// Any other failure with a message naming the object and the fix.
     #[error("{0}")]
     Other(String),
@@ -205,13 +214,16 @@ impl Moss {
         &self,
         stones: Vec<(PathBuf, Option<String>, String)>,
     ) -> Result<Vec<Unpacked>, EngineError> {
+        let started = std::time::Instant::now();
         let store = self.store.clone();
         let reporter = self.reporter.clone();
         let unpacked = tokio::task::spawn_blocking(move || unpack_all(&store, &reporter, stones))
             .await
             .map_err(|error| EngineError::Other(format!("unpacking was interrupted: {error}")))??;
+        tracing::debug!(elapsed = ?started.elapsed(), "unpacked into the store");
         // Everything unpacked must be durable before the database points at it.
         sync_filesystem(self.store.root())?;
+        tracing::debug!(elapsed = ?started.elapsed(), "store synced");
         let records: Vec<(StoredPackage, Vec<stone::Layout>)> = unpacked
             .iter()
             .map(|(unpacked, origin)| {
@@ -227,6 +239,8 @@ impl Moss {
             })
             .collect();
         self.db.add_packages(&records).await?;
+        tracing::debug!(elapsed = ?started.elapsed(), "packages recorded");
+        crate::failpoint::point("unpacked");
         Ok(unpacked.into_iter().map(|(unpacked, _)| unpacked).collect())
     }
 

@@ -16,6 +16,7 @@ use crate::{
     db::{Selection, State},
     engine::{EngineError, Moss, io_error, remove_tree, sync_filesystem},
     events::{Event, Phase},
+    failpoint,
     installation::read_state_id,
     journal::{Journal, sync_parent},
     vfs::Vfs,
@@ -109,6 +110,7 @@ impl Moss {
         record: bool,
         reuse: bool,
     ) -> Result<Switch, EngineError> {
+        let started = std::time::Instant::now();
         let paths = self.installation.paths().clone();
         let previous = self.active_state();
         let staging = paths.staging();
@@ -127,6 +129,7 @@ impl Moss {
             phase: Phase::Blit,
             total: vfs.len() as u64,
         });
+        tracing::debug!(elapsed = ?started.elapsed(), base = ?base.as_ref().map(|state| state.id), "base chosen");
         let base_vfs = match &base {
             Some(base_state) => Some(self.compose(&base_state.selections).await?),
             None => None,
@@ -162,14 +165,18 @@ impl Moss {
         };
         self.reporter
             .report(Event::PhaseFinished { phase: Phase::Blit });
+        tracing::debug!(elapsed = ?started.elapsed(), ?blit, "blitted");
+        failpoint::point("blitted");
 
         // Everything in staging must be on disk before `/usr` points at it.
         sync_filesystem(&staging_usr)?;
+        tracing::debug!(elapsed = ?started.elapsed(), "staging synced");
         let journal = Journal::new(previous, state.id, record.then(|| state.clone()));
         let journal_path = paths.journal();
         journal
             .write(&journal_path)
             .map_err(io_error("writing the journal", &journal_path))?;
+        failpoint::point("journaled");
 
         self.reporter.report(Event::PhaseStarted {
             phase: Phase::Swap,
@@ -181,10 +188,14 @@ impl Moss {
         }
         exchange(&staging_usr, &usr)?;
         sync_parent(&usr).map_err(io_error("syncing the root", &usr))?;
+        failpoint::point("swapped");
         if record {
             self.db.add_state(&state).await?;
         }
+        failpoint::point("recorded");
         self.archive_staging(previous)?;
+        failpoint::point("archived");
+        tracing::debug!(elapsed = ?started.elapsed(), "switched");
         Journal::remove(&journal_path).map_err(io_error("removing the journal", &journal_path))?;
         update_root_links(&paths.root)?;
         self.reporter

@@ -28,7 +28,15 @@ fn corpus(directory: &Path, packages: usize, seed: u64) -> Vec<PathBuf> {
         .arg(shared().join("bench/stonegen.py"))
         .args(["--out"])
         .arg(directory)
-        .args(["--packages", &packages.to_string(), "--seed", &seed.to_string(), "--files-per-package", "30", "--no-index"])
+        .args([
+            "--packages",
+            &packages.to_string(),
+            "--seed",
+            &seed.to_string(),
+            "--files-per-package",
+            "30",
+            "--no-index",
+        ])
         .status()
         .expect("python3 runs");
     assert!(status.success(), "stonegen failed");
@@ -36,7 +44,10 @@ fn corpus(directory: &Path, packages: usize, seed: u64) -> Vec<PathBuf> {
         .unwrap()
         .flatten()
         .map(|entry| entry.path())
-        .filter(|path| path.extension().is_some_and(|extension| extension == "stone"))
+        .filter(|path| {
+            path.extension()
+                .is_some_and(|extension| extension == "stone")
+        })
         .collect();
     stones.sort();
     stones
@@ -61,7 +72,12 @@ fn walk(base: &Path, directory: &Path, entries: &mut BTreeMap<String, String>) {
             format!("link {}", fs::read_link(&path).unwrap().display())
         } else if metadata.is_dir() {
             walk(base, &path, entries);
-            format!("dir {:o} {}:{}", metadata.mode(), metadata.uid(), metadata.gid())
+            format!(
+                "dir {:o} {}:{}",
+                metadata.mode(),
+                metadata.uid(),
+                metadata.gid()
+            )
         } else {
             let content = fs::read(&path).unwrap();
             format!(
@@ -94,7 +110,12 @@ async fn states_switch_reuse_roll_back_prune_and_verify() {
     fs::create_dir(&root).unwrap();
     let moss = Moss::open(&root, Arc::new(Silent)).await.unwrap();
     let unpacked = moss
-        .add_stones(stones.iter().map(|path| (path.clone(), None, "local".to_owned())).collect())
+        .add_stones(
+            stones
+                .iter()
+                .map(|path| (path.clone(), None, "local".to_owned()))
+                .collect(),
+        )
         .await
         .unwrap();
     let ids: Vec<String> = unpacked.iter().map(|package| package.id.clone()).collect();
@@ -111,14 +132,25 @@ async fn states_switch_reuse_roll_back_prune_and_verify() {
         let metadata = fs::symlink_metadata(&full).unwrap();
         match &node.kind {
             Kind::Regular(digest) => {
-                assert_eq!(xxhash_rust::xxh3::xxh3_128(&fs::read(&full).unwrap()), *digest, "{path}");
-                assert_eq!(metadata.permissions().mode() & 0o7777, node.mode & 0o7555, "{path}");
+                assert_eq!(
+                    xxhash_rust::xxh3::xxh3_128(&fs::read(&full).unwrap()),
+                    *digest,
+                    "{path}"
+                );
+                assert_eq!(
+                    metadata.permissions().mode() & 0o7777,
+                    node.mode & 0o7555,
+                    "{path}"
+                );
             }
             Kind::Symlink(target) => assert_eq!(fs::read_link(&full).unwrap(), Path::new(target)),
             Kind::Directory => assert!(metadata.is_dir()),
         }
     }
-    assert_eq!(fs::read_link(root.join("bin")).unwrap(), Path::new("usr/bin"));
+    assert_eq!(
+        fs::read_link(root.join("bin")).unwrap(),
+        Path::new("usr/bin")
+    );
 
     // State 2: one more package. State 1's tree is archived.
     let second = moss.apply(selections(&ids[..11]), "Install").await.unwrap();
@@ -138,7 +170,13 @@ async fn states_switch_reuse_roll_back_prune_and_verify() {
     // Roll back to state 2, then forward again to 3 (rebuilt from the store or an archive).
     moss.activate(2).await.unwrap();
     assert_eq!(moss.active_state(), Some(2));
-    assert!(!root.join("usr").join(vfs3.iter().last().unwrap().0).exists() || vfs.len() > 0);
+    assert!(
+        !root
+            .join("usr")
+            .join(vfs3.iter().last().unwrap().0)
+            .exists()
+            || vfs.len() > 0
+    );
     moss.activate(3).await.unwrap();
     assert_eq!(snapshot(&root.join("usr")), snapshot(&full));
 
@@ -146,12 +184,17 @@ async fn states_switch_reuse_roll_back_prune_and_verify() {
     assert!(moss.verify().await.unwrap().is_empty());
     let victim = vfs3
         .iter()
-        .find(|(_, node)| matches!(node.kind, Kind::Regular(digest) if digest != stone::EMPTY_DIGEST))
+        .find(
+            |(_, node)| matches!(node.kind, Kind::Regular(digest) if digest != stone::EMPTY_DIGEST),
+        )
         .map(|(path, _)| root.join("usr").join(path))
         .unwrap();
     fs::remove_file(&victim).unwrap();
     let issues = moss.verify().await.unwrap();
-    assert!(issues.iter().any(|issue| issue.problem == "missing"), "{issues:?}");
+    assert!(
+        issues.iter().any(|issue| issue.problem == "missing"),
+        "{issues:?}"
+    );
     moss.repair(&issues).await.unwrap();
     assert!(moss.verify().await.unwrap().is_empty());
     assert_eq!(snapshot(&root.join("usr")), snapshot(&full));
@@ -173,7 +216,12 @@ async fn an_interrupted_switch_is_finished_or_undone_at_open() {
     let ids: Vec<String> = {
         let moss = Moss::open(&root, Arc::new(Silent)).await.unwrap();
         let unpacked = moss
-            .add_stones(stones.iter().map(|path| (path.clone(), None, "local".to_owned())).collect())
+            .add_stones(
+                stones
+                    .iter()
+                    .map(|path| (path.clone(), None, "local".to_owned()))
+                    .collect(),
+            )
             .await
             .unwrap();
         let ids: Vec<String> = unpacked.iter().map(|package| package.id.clone()).collect();

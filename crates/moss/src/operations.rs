@@ -1,0 +1,400 @@
+//! Install, remove and sync: turn a request into a plan (resolved, nothing written), then execute
+//! the plan (fetch, unpack, switch). A plan can be shown for `--dry-run` or confirmation first.
+
+use std::{
+    collections::{HashMap, HashSet},
+    path::{Path, PathBuf},
+};
+
+use stone::{Dependency, Package};
+
+use crate::{
+    db::Selection,
+    engine::{EngineError, Moss},
+    events::{Event, Phase},
+    resolve::{self, Candidate, Origin, Policy, Request},
+    transaction::Switch,
+};
+
+/// A package in a plan.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Planned {
+    /// Package id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// `version-release`.
+    pub version: String,
+    /// Where it comes from (`installed`, a repository id, or `local`).
+    pub origin: String,
+}
+
+/// What a change will do.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Plan {
+    /// New packages.
+    pub add: Vec<Planned>,
+    /// Packages that go away.
+    pub remove: Vec<Planned>,
+    /// Packages replaced by another version: (old, new).
+    pub change: Vec<(Planned, Planned)>,
+    /// The selections of the state to create.
+    #[serde(skip)]
+    pub selections: Vec<Selection>,
+    /// Packages to fetch: (id, URL, size).
+    #[serde(skip)]
+    pub fetch: Vec<Fetch>,
+}
+
+impl Plan {
+    /// Whether the plan changes nothing.
+    pub fn is_empty(&self) -> bool {
+        self.add.is_empty() && self.remove.is_empty() && self.change.is_empty()
+    }
+}
+
+/// One package to download.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fetch {
+    /// Package id (SHA-256).
+    pub id: String,
+    /// Package name.
+    pub name: String,
+    /// Absolute URL.
+    pub url: url::Url,
+    /// Size in bytes, when the index says.
+    pub size: Option<u64>,
+    /// Repository id.
+    pub repository: String,
+}
+
+/// A package some repository offers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Available {
+    /// Repository id.
+    pub repository: String,
+    /// Repository priority.
+    pub priority: u64,
+    /// Absolute URL of the stone.
+    pub url: url::Url,
+    /// Metadata (with `hash` = package id).
+    pub meta: Package,
+}
+
+impl Moss {
+    /// Plan installing packages given by name, provider text or `.stone` path. Local stones are
+    /// read into the store first (nothing is installed until the plan is executed).
+    pub async fn plan_install(&self, requests: &[String]) -> Result<Plan, EngineError> {
+        let mut wanted = Vec::new();
+        let mut local_stones = Vec::new();
+        for request in requests {
+            if request.ends_with(".stone") && Path::new(request).exists() {
+                local_stones.push((PathBuf::from(request), None, "local".to_owned()));
+            } else {
+                wanted.push(parse_request(request)?);
+            }
+        }
+        let mut local_ids = HashSet::new();
+        if !local_stones.is_empty() {
+            for unpacked in self.add_stones(local_stones).await? {
+                wanted.push(Dependency::name(unpacked.meta.name.clone()));
+                local_ids.insert(unpacked.id);
+            }
+        }
+        let installed = self.active_selections().await?;
+        let mut candidates = self.candidates(&installed).await?;
+        // A local stone given by path beats any repository version of the same name.
+        let local_names: HashSet<String> = candidates
+            .list
+            .iter()
+            .filter(|candidate| local_ids.contains(&candidate.id))
+            .map(|candidate| candidate.name.clone())
+            .collect();
+        candidates.list.retain(|candidate| {
+            local_ids.contains(&candidate.id) || !local_names.contains(&candidate.name) || matches!(candidate.origin, Origin::Installed)
+        });
+        let mut requirements: Vec<Dependency> = wanted.clone();
+        requirements.extend(self.explicit_requirements(&installed, &candidates.list));
+        let request = Request {
+            install: requirements,
+            keep: installed.iter().map(|selection| selection.package.clone()).collect(),
+            lock: Vec::new(),
+            policy: Policy::Install,
+        };
+        let selected = self.solve(&candidates.list, &request).await?;
+        let explicit_new: HashSet<String> = selected
+            .iter()
+            .filter(|id| {
+                let candidate = candidates.list.iter().find(|candidate| &candidate.id == *id);
+                candidate.is_some_and(|candidate| wanted.iter().any(|dependency| provides(candidate, dependency)))
+            })
+            .cloned()
+            .collect();
+        self.plan_from(&installed, &candidates, selected, |id, previous| {
+            previous.unwrap_or(false) || explicit_new.contains(id)
+        })
+    }
+
+    /// Plan removing installed packages (by name or provider), with everything that needs them
+    /// and the dependencies nothing else needs any more.
+    pub async fn plan_remove(&self, requests: &[String]) -> Result<Plan, EngineError> {
+        let installed = self.active_selections().await?;
+        let candidates: Vec<Candidate> = self
+            .candidates(&installed)
+            .await?
+            .list
+            .into_iter()
+            .filter(|candidate| matches!(candidate.origin, Origin::Installed))
+            .collect();
+        let mut removal: HashSet<String> = HashSet::new();
+        for request in requests {
+            let dependency = parse_request(request)?;
+            let matching: Vec<&Candidate> = candidates.iter().filter(|candidate| provides(candidate, &dependency)).collect();
+            if matching.is_empty() {
+                return Err(EngineError::Other(format!("{request} is not installed; `moss list installed` shows what is")));
+            }
+            removal.extend(matching.into_iter().map(|candidate| candidate.id.clone()));
+        }
+        // Everything whose dependency is only provided by removed packages goes too.
+        loop {
+            let before = removal.len();
+            for candidate in &candidates {
+                if removal.contains(&candidate.id) {
+                    continue;
+                }
+                let broken = candidate.depends.iter().any(|dependency| {
+                    let providers: Vec<&Candidate> = candidates.iter().filter(|other| provides(other, dependency)).collect();
+                    !providers.is_empty() && providers.iter().all(|provider| removal.contains(&provider.id))
+                });
+                if broken {
+                    removal.insert(candidate.id.clone());
+                }
+            }
+            if removal.len() == before {
+                break;
+            }
+        }
+        let remaining: Vec<Candidate> = candidates.iter().filter(|candidate| !removal.contains(&candidate.id)).cloned().collect();
+        let kept_selections: Vec<Selection> = installed.iter().filter(|selection| !removal.contains(&selection.package)).cloned().collect();
+        let request = Request {
+            install: self.explicit_requirements(&kept_selections, &remaining),
+            keep: remaining.iter().map(|candidate| candidate.id.clone()).collect(),
+            lock: Vec::new(),
+            policy: Policy::Install,
+        };
+        let selected = if request.install.is_empty() { Vec::new() } else { self.solve(&remaining, &request).await? };
+        // Every installed package stays known to the plan, so removed ones can be listed.
+        let all = Candidates { list: candidates, sources: HashMap::new() };
+        self.plan_from(&installed, &all, selected, |_, previous| previous.unwrap_or(false))
+    }
+
+    /// Plan moving every installed package to the best version the repositories offer.
+    pub async fn plan_sync(&self, allow_downgrade: bool) -> Result<Plan, EngineError> {
+        let installed = self.active_selections().await?;
+        let candidates = self.candidates(&installed).await?;
+        let request = Request {
+            install: self.explicit_requirements(&installed, &candidates.list),
+            keep: installed.iter().map(|selection| selection.package.clone()).collect(),
+            lock: Vec::new(),
+            policy: if allow_downgrade { Policy::AllowDowngrade } else { Policy::Upgrade },
+        };
+        let selected = if request.install.is_empty() { Vec::new() } else { self.solve(&candidates.list, &request).await? };
+        let explicit_names: HashSet<String> = installed
+            .iter()
+            .filter(|selection| selection.explicit)
+            .filter_map(|selection| candidates.list.iter().find(|candidate| candidate.id == selection.package))
+            .map(|candidate| candidate.name.clone())
+            .collect();
+        let names: HashMap<String, String> = candidates.list.iter().map(|candidate| (candidate.id.clone(), candidate.name.clone())).collect();
+        self.plan_from(&installed, &candidates, selected, |id, previous| {
+            previous.unwrap_or(false) || names.get(id).is_some_and(|name| explicit_names.contains(name))
+        })
+    }
+
+    /// Fetch what the plan needs, unpack it, and switch to the new state.
+    pub async fn execute(&self, plan: &Plan, summary: &str) -> Result<Switch, EngineError> {
+        if !plan.fetch.is_empty() {
+            self.reporter.report(Event::PhaseStarted {
+                phase: Phase::Fetch,
+                total: plan.fetch.len() as u64,
+            });
+            let downloaded = self.download(&plan.fetch).await?;
+            self.reporter.report(Event::PhaseFinished { phase: Phase::Fetch });
+            self.reporter.report(Event::PhaseStarted {
+                phase: Phase::Unpack,
+                total: downloaded.len() as u64,
+            });
+            self.add_stones(downloaded).await?;
+            self.reporter.report(Event::PhaseFinished { phase: Phase::Unpack });
+        }
+        self.apply(plan.selections.clone(), summary).await
+    }
+
+    async fn solve(&self, candidates: &[Candidate], request: &Request) -> Result<Vec<String>, EngineError> {
+        self.reporter.report(Event::PhaseStarted { phase: Phase::Resolve, total: 0 });
+        let candidates = candidates.to_vec();
+        let request = request.clone();
+        let result = tokio::task::spawn_blocking(move || resolve::resolve(&candidates, &request))
+            .await
+            .map_err(|error| EngineError::Other(format!("resolution was interrupted: {error}")))?;
+        self.reporter.report(Event::PhaseFinished { phase: Phase::Resolve });
+        result
+            .map(|resolution| resolution.selected)
+            .map_err(|error| EngineError::Other(error.to_string()))
+    }
+
+    /// Requirements that keep every explicit package of `selections`.
+    fn explicit_requirements(&self, selections: &[Selection], candidates: &[Candidate]) -> Vec<Dependency> {
+        selections
+            .iter()
+            .filter(|selection| selection.explicit)
+            .filter_map(|selection| candidates.iter().find(|candidate| candidate.id == selection.package))
+            .map(|candidate| Dependency::name(candidate.name.clone()))
+            .collect()
+    }
+
+    /// Installed, stored-local and available candidates, with where to fetch the available ones.
+    async fn candidates(&self, installed: &[Selection]) -> Result<Candidates, EngineError> {
+        let installed_ids: HashSet<&str> = installed.iter().map(|selection| selection.package.as_str()).collect();
+        let mut candidates = Vec::new();
+        let mut sources = HashMap::new();
+        let mut seen = HashSet::new();
+        for stored in self.db.packages().await? {
+            let origin = if installed_ids.contains(stored.id.as_str()) {
+                Origin::Installed
+            } else if stored.origin == "local" {
+                Origin::Local
+            } else {
+                // A cached package of a repository: offered again only through its repository.
+                continue;
+            };
+            seen.insert(stored.id.clone());
+            candidates.push(candidate(stored.id, &stored.meta, origin));
+        }
+        for available in self.available().await? {
+            let Some(id) = available.meta.hash.clone() else { continue };
+            if seen.insert(id.clone()) {
+                sources.insert(
+                    id.clone(),
+                    Fetch {
+                        id: id.clone(),
+                        name: available.meta.name.clone(),
+                        url: available.url.clone(),
+                        size: available.meta.size,
+                        repository: available.repository.clone(),
+                    },
+                );
+                candidates.push(candidate(
+                    id,
+                    &available.meta,
+                    Origin::Repository {
+                        id: available.repository.clone(),
+                        priority: available.priority,
+                    },
+                ));
+            }
+        }
+        Ok(Candidates { list: candidates, sources })
+    }
+
+    fn plan_from(
+        &self,
+        installed: &[Selection],
+        candidates: &Candidates,
+        selected: Vec<String>,
+        explicit: impl Fn(&str, Option<bool>) -> bool,
+    ) -> Result<Plan, EngineError> {
+        let sources = &candidates.sources;
+        let by_id: HashMap<&str, &Candidate> = candidates.list.iter().map(|candidate| (candidate.id.as_str(), candidate)).collect();
+        let previous: HashMap<&str, bool> = installed.iter().map(|selection| (selection.package.as_str(), selection.explicit)).collect();
+        let installed_by_name: HashMap<String, &str> = installed
+            .iter()
+            .filter_map(|selection| by_id.get(selection.package.as_str()).map(|candidate| (candidate.name.clone(), selection.package.as_str())))
+            .collect();
+        let selected_set: HashSet<&str> = selected.iter().map(String::as_str).collect();
+        let mut plan = Plan::default();
+        let mut changed_old = HashSet::new();
+        for id in &selected {
+            let candidate = by_id.get(id.as_str()).ok_or_else(|| EngineError::MissingPackage(id.clone()))?;
+            let was_explicit = previous.get(id.as_str()).copied().or_else(|| {
+                installed_by_name.get(&candidate.name).and_then(|old| previous.get(old).copied())
+            });
+            plan.selections.push(Selection {
+                package: id.clone(),
+                explicit: explicit(id, was_explicit),
+                reason: None,
+            });
+            if previous.contains_key(id.as_str()) {
+                continue;
+            }
+            if matches!(candidate.origin, Origin::Repository { .. })
+                && let Some(source) = sources.get(id)
+            {
+                plan.fetch.push(source.clone());
+            }
+            match installed_by_name.get(&candidate.name) {
+                Some(old) => {
+                    changed_old.insert(*old);
+                    plan.change.push((planned(by_id[old]), planned(candidate)));
+                }
+                None => plan.add.push(planned(candidate)),
+            }
+        }
+        for selection in installed {
+            if !selected_set.contains(selection.package.as_str())
+                && !changed_old.contains(selection.package.as_str())
+                && let Some(candidate) = by_id.get(selection.package.as_str())
+            {
+                plan.remove.push(planned(candidate));
+            }
+        }
+        plan.add.sort_by(|a, b| a.name.cmp(&b.name));
+        plan.remove.sort_by(|a, b| a.name.cmp(&b.name));
+        plan.change.sort_by(|a, b| a.0.name.cmp(&b.0.name));
+        Ok(plan)
+    }
+}
+
+fn planned(candidate: &Candidate) -> Planned {
+    Planned {
+        id: candidate.id.clone(),
+        name: candidate.name.clone(),
+        version: format!("{}-{}", candidate.version, candidate.release),
+        origin: match &candidate.origin {
+            Origin::Installed => "installed".to_owned(),
+            Origin::Local => "local".to_owned(),
+            Origin::Repository { id, .. } => id.clone(),
+        },
+    }
+}
+
+/// Candidates and where to fetch those that come from repositories.
+struct Candidates {
+    list: Vec<Candidate>,
+    sources: HashMap<String, Fetch>,
+}
+
+fn candidate(id: String, meta: &Package, origin: Origin) -> Candidate {
+    Candidate {
+        id,
+        name: meta.name.clone(),
+        version: meta.version.clone(),
+        release: meta.release,
+        build_release: meta.build_release,
+        origin,
+        provides: meta.provides.clone(),
+        depends: meta.depends.clone(),
+        conflicts: meta.conflicts.clone(),
+    }
+}
+
+/// Whether a candidate satisfies a dependency (its own name is implied).
+fn provides(candidate: &Candidate, dependency: &Dependency) -> bool {
+    (dependency.kind == stone::DependencyKind::Name && dependency.target == candidate.name)
+        || candidate.provides.contains(dependency)
+}
+
+fn parse_request(text: &str) -> Result<Dependency, EngineError> {
+    text.parse()
+        .map_err(|error: stone::ParseDependencyError| EngineError::Other(format!("{error}; write a package name or kind(target)")))
+}

@@ -9,7 +9,10 @@ use moss::{
 use serde::Serialize;
 
 use crate::{
-    cli::{ChangeArguments, Format, IndexArguments, InfoArguments, ListCommand, RepoCommand, SearchArguments, SyncArguments},
+    cli::{
+        ChangeArguments, Format, IndexArguments, InfoArguments, ListCommand, RepoCommand,
+        SearchArguments, SyncArguments,
+    },
     confirm::confirm,
     state::eprintln_text,
 };
@@ -37,7 +40,11 @@ fn print_listing(listing: &[Listed], format: Format) -> anyhow::Result<()> {
             writeln!(stdout)?;
         }
         Format::Human => {
-            let width = listing.iter().map(|item| item.name.len()).max().unwrap_or(0);
+            let width = listing
+                .iter()
+                .map(|item| item.name.len())
+                .max()
+                .unwrap_or(0);
             for item in listing {
                 let marker = match item.explicit {
                     Some(false) => " (dependency)",
@@ -118,7 +125,11 @@ fn print_plan(plan: &Plan, format: Format) -> anyhow::Result<()> {
     if !plan.change.is_empty() {
         writeln!(stdout, "The following packages will be changed:")?;
         for (old, new) in &plan.change {
-            writeln!(stdout, "    {}  {} -> {}  ({})", old.name, old.version, new.version, new.origin)?;
+            writeln!(
+                stdout,
+                "    {}  {} -> {}  ({})",
+                old.name, old.version, new.version, new.origin
+            )?;
         }
     }
     if !plan.remove.is_empty() {
@@ -133,7 +144,14 @@ fn print_plan(plan: &Plan, format: Format) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn carry_out(moss: &Moss, plan: Plan, summary: &str, dry_run: bool, yes: bool, format: Format) -> anyhow::Result<()> {
+async fn carry_out(
+    moss: &Moss,
+    plan: Plan,
+    summary: &str,
+    dry_run: bool,
+    yes: bool,
+    format: Format,
+) -> anyhow::Result<()> {
     print_plan(&plan, format)?;
     if plan.is_empty() || dry_run {
         return Ok(());
@@ -148,7 +166,10 @@ async fn carry_out(moss: &Moss, plan: Plan, summary: &str, dry_run: bool, yes: b
         switch.state,
         switch.blit.created,
         switch.blit.removed,
-        switch.reused.map(|id| format!(", built from state {id}")).unwrap_or_default()
+        switch
+            .reused
+            .map(|id| format!(", built from state {id}"))
+            .unwrap_or_default()
     ))
 }
 
@@ -158,12 +179,28 @@ pub async fn install(moss: &Moss, arguments: &ChangeArguments, yes: bool) -> any
         eprintln_text("Everything requested is already installed")?;
         return Ok(());
     }
-    carry_out(moss, plan, "Install", arguments.dry_run, yes, arguments.format).await
+    carry_out(
+        moss,
+        plan,
+        "Install",
+        arguments.dry_run,
+        yes,
+        arguments.format,
+    )
+    .await
 }
 
 pub async fn remove(moss: &Moss, arguments: &ChangeArguments, yes: bool) -> anyhow::Result<()> {
     let plan = moss.plan_remove(&arguments.packages).await?;
-    carry_out(moss, plan, "Remove", arguments.dry_run, yes, arguments.format).await
+    carry_out(
+        moss,
+        plan,
+        "Remove",
+        arguments.dry_run,
+        yes,
+        arguments.format,
+    )
+    .await
 }
 
 pub async fn sync(moss: &Moss, arguments: &SyncArguments, yes: bool) -> anyhow::Result<()> {
@@ -181,17 +218,26 @@ pub async fn info(moss: &Moss, arguments: &InfoArguments) -> anyhow::Result<()> 
     for request in &arguments.packages {
         let dependency: stone::Dependency = request.parse()?;
         let matches = |meta: &stone::Package| {
-            (dependency.kind == stone::DependencyKind::Name && dependency.target == meta.name) || meta.provides.contains(&dependency)
+            (dependency.kind == stone::DependencyKind::Name && dependency.target == meta.name)
+                || meta.provides.contains(&dependency)
         };
         let mut found = false;
-        for package in installed.iter().filter(|installed| matches(&installed.package.meta)) {
+        for package in installed
+            .iter()
+            .filter(|installed| matches(&installed.package.meta))
+        {
             found = true;
             let files = if arguments.files {
-                let layouts = moss.database().layouts(std::slice::from_ref(&package.package.id)).await?;
+                let layouts = moss
+                    .database()
+                    .layouts(std::slice::from_ref(&package.package.id))
+                    .await?;
                 layouts
                     .into_iter()
                     .flat_map(|(_, layouts)| layouts)
-                    .filter_map(|layout| layout.entry.target().map(|target| format!("/usr/{target}")))
+                    .filter_map(|layout| {
+                        layout.entry.target().map(|target| format!("/usr/{target}"))
+                    })
                     .collect()
             } else {
                 Vec::new()
@@ -201,7 +247,10 @@ pub async fn info(moss: &Moss, arguments: &InfoArguments) -> anyhow::Result<()> 
                 "package": package.package.meta, "files": files,
             }));
         }
-        for package in available.iter().filter(|available| matches(&available.meta)) {
+        for package in available
+            .iter()
+            .filter(|available| matches(&available.meta))
+        {
             found = true;
             reports.push(serde_json::json!({
                 "status": "available", "repository": package.repository, "id": package.meta.hash,
@@ -209,7 +258,9 @@ pub async fn info(moss: &Moss, arguments: &InfoArguments) -> anyhow::Result<()> 
             }));
         }
         if !found {
-            anyhow::bail!("no installed or available package provides {request}; try `moss search`");
+            anyhow::bail!(
+                "no installed or available package provides {request}; try `moss search`"
+            );
         }
     }
     let mut stdout = std::io::stdout().lock();
@@ -221,12 +272,37 @@ pub async fn info(moss: &Moss, arguments: &InfoArguments) -> anyhow::Result<()> 
         Format::Human => {
             for report in &reports {
                 let package = &report["package"];
-                writeln!(stdout, "Name         : {}", package["name"].as_str().unwrap_or_default())?;
-                writeln!(stdout, "Status       : {}", report["status"].as_str().unwrap_or_default())?;
-                writeln!(stdout, "Version      : {}-{}", package["version"].as_str().unwrap_or_default(), package["release"])?;
-                writeln!(stdout, "Summary      : {}", package["summary"].as_str().unwrap_or_default())?;
-                writeln!(stdout, "Homepage     : {}", package["homepage"].as_str().unwrap_or_default())?;
-                for (label, key) in [("Depends", "depends"), ("Provides", "provides"), ("Conflicts", "conflicts")] {
+                writeln!(
+                    stdout,
+                    "Name         : {}",
+                    package["name"].as_str().unwrap_or_default()
+                )?;
+                writeln!(
+                    stdout,
+                    "Status       : {}",
+                    report["status"].as_str().unwrap_or_default()
+                )?;
+                writeln!(
+                    stdout,
+                    "Version      : {}-{}",
+                    package["version"].as_str().unwrap_or_default(),
+                    package["release"]
+                )?;
+                writeln!(
+                    stdout,
+                    "Summary      : {}",
+                    package["summary"].as_str().unwrap_or_default()
+                )?;
+                writeln!(
+                    stdout,
+                    "Homepage     : {}",
+                    package["homepage"].as_str().unwrap_or_default()
+                )?;
+                for (label, key) in [
+                    ("Depends", "depends"),
+                    ("Provides", "provides"),
+                    ("Conflicts", "conflicts"),
+                ] {
                     if let Some(list) = package[key].as_array().filter(|list| !list.is_empty()) {
                         writeln!(stdout, "{label:<13}:")?;
                         for item in list {
@@ -249,7 +325,10 @@ pub async fn info(moss: &Moss, arguments: &InfoArguments) -> anyhow::Result<()> 
 
 pub async fn search(moss: &Moss, arguments: &SearchArguments) -> anyhow::Result<()> {
     let keyword = arguments.keyword.to_lowercase();
-    let hit = |meta: &stone::Package| meta.name.to_lowercase().contains(&keyword) || meta.summary.to_lowercase().contains(&keyword);
+    let hit = |meta: &stone::Package| {
+        meta.name.to_lowercase().contains(&keyword)
+            || meta.summary.to_lowercase().contains(&keyword)
+    };
     let mut listing: Vec<Listed> = moss
         .installed()
         .await?
@@ -267,26 +346,43 @@ pub async fn search(moss: &Moss, arguments: &SearchArguments) -> anyhow::Result<
         })
         .collect();
     if !arguments.installed {
-        listing.extend(moss.available().await?.into_iter().filter(|available| hit(&available.meta)).map(|available| Listed {
-            id: available.meta.hash.clone().unwrap_or_default(),
-            name: available.meta.name,
-            version: available.meta.version,
-            release: available.meta.release,
-            build_release: available.meta.build_release,
-            summary: available.meta.summary,
-            explicit: None,
-            repository: Some(available.repository),
-        }));
+        listing.extend(
+            moss.available()
+                .await?
+                .into_iter()
+                .filter(|available| hit(&available.meta))
+                .map(|available| Listed {
+                    id: available.meta.hash.clone().unwrap_or_default(),
+                    name: available.meta.name,
+                    version: available.meta.version,
+                    release: available.meta.release,
+                    build_release: available.meta.build_release,
+                    summary: available.meta.summary,
+                    explicit: None,
+                    repository: Some(available.repository),
+                }),
+        );
     }
     // Name matches first, then summary matches.
-    listing.sort_by_key(|item| (!item.name.to_lowercase().contains(&keyword), item.name.clone()));
+    listing.sort_by_key(|item| {
+        (
+            !item.name.to_lowercase().contains(&keyword),
+            item.name.clone(),
+        )
+    });
     print_listing(&listing, arguments.format)
 }
 
 pub async fn search_file(moss: &Moss, arguments: &SearchArguments) -> anyhow::Result<()> {
-    let needle = arguments.keyword.trim_start_matches("/usr/").trim_start_matches('/');
+    let needle = arguments
+        .keyword
+        .trim_start_matches("/usr/")
+        .trim_start_matches('/');
     let installed = moss.installed().await?;
-    let ids: Vec<String> = installed.iter().map(|installed| installed.package.id.clone()).collect();
+    let ids: Vec<String> = installed
+        .iter()
+        .map(|installed| installed.package.id.clone())
+        .collect();
     let layouts = moss.database().layouts(&ids).await?;
     #[derive(Serialize)]
     struct Hit<'a> {
@@ -296,7 +392,11 @@ pub async fn search_file(moss: &Moss, arguments: &SearchArguments) -> anyhow::Re
     let mut hits = Vec::new();
     for ((_, layouts), installed) in layouts.iter().zip(&installed) {
         for layout in layouts {
-            if let Some(target) = layout.entry.target().filter(|target| target.contains(needle)) {
+            if let Some(target) = layout
+                .entry
+                .target()
+                .filter(|target| target.contains(needle))
+            {
                 hits.push(Hit {
                     path: format!("/usr/{target}"),
                     package: &installed.package.meta.name,
@@ -344,8 +444,14 @@ pub async fn repo(moss: &Moss, command: &RepoCommand) -> anyhow::Result<()> {
                 }
             }
         }
-        RepoCommand::Add { name, uri, priority, comment } => {
-            moss.add_repository(name, uri, *priority, comment.as_deref().unwrap_or("")).await?;
+        RepoCommand::Add {
+            name,
+            uri,
+            priority,
+            comment,
+        } => {
+            moss.add_repository(name, uri, *priority, comment.as_deref().unwrap_or(""))
+                .await?;
             eprintln_text(&format!("{name} added"))?;
         }
         RepoCommand::Remove { name } => {
@@ -368,7 +474,14 @@ pub async fn repo(moss: &Moss, command: &RepoCommand) -> anyhow::Result<()> {
 }
 
 pub fn index(arguments: &IndexArguments) -> anyhow::Result<()> {
-    let output = arguments.output_dir.clone().unwrap_or_else(|| arguments.directory.clone());
+    let output = arguments
+        .output_dir
+        .clone()
+        .unwrap_or_else(|| arguments.directory.clone());
     let summary = moss::repository::write_index(&arguments.directory, &output)?;
-    eprintln_text(&format!("Indexed {} packages into {}", summary.packages.len(), summary.path.display()))
+    eprintln_text(&format!(
+        "Indexed {} packages into {}",
+        summary.packages.len(),
+        summary.path.display()
+    ))
 }

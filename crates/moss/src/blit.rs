@@ -61,19 +61,32 @@ pub struct BlitStats {
 #[derive(Debug)]
 pub struct Blitter<'a> {
     store: &'a Store,
+    store_directory: Option<OwnedFd>,
     variants: HashSet<(u128, u32)>,
     apply_owners: bool,
     link_failed: bool,
+    umask: u32,
 }
 
 impl<'a> Blitter<'a> {
     /// A blitter over `store`.
     pub fn new(store: &'a Store) -> Self {
+        // Read the umask (setting it back at once) so that directories whose mode the umask does
+        // not touch need no extra chmod.
+        let umask = nix::sys::stat::umask(Mode::from_bits_truncate(0o022));
+        nix::sys::stat::umask(umask);
         Self {
             store,
+            store_directory: open(
+                store.root(),
+                OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+                Mode::empty(),
+            )
+            .ok(),
             variants: HashSet::new(),
             apply_owners: nix::unistd::geteuid().is_root(),
             link_failed: false,
+            umask: umask.bits(),
         }
     }
 
@@ -95,40 +108,61 @@ impl<'a> Blitter<'a> {
     pub fn update(&mut self, old: &Vfs, new: &Vfs, usr: &Path) -> Result<BlitStats, BlitError> {
         let tree = open_tree(usr)?;
         let mut stats = BlitStats::default();
-        // Children before parents: walk the old tree backwards.
-        let old_entries: Vec<(&String, &Node)> = old.iter().collect();
-        for (path, node) in old_entries.into_iter().rev() {
-            match new.get(path) {
-                Some(wanted) if wanted.same_file(node) => stats.kept += 1,
-                Some(wanted) if wanted.kind == Kind::Directory && node.kind == Kind::Directory => {
-                    self.adjust_directory(&tree, usr, path, wanted)?;
-                    stats.adjusted += 1;
-                }
-                _ => {
-                    let flag = if node.kind == Kind::Directory {
-                        UnlinkatFlags::RemoveDir
-                    } else {
-                        UnlinkatFlags::NoRemoveDir
-                    };
-                    match unlinkat(&tree, path.as_str(), flag) {
-                        Ok(()) => {}
-                        Err(nix::errno::Errno::ENOENT) => {}
-                        Err(errno) => return Err(error(usr, path, errno.into())),
+        // One merge pass over both sorted trees finds the differences.
+        let mut removals: Vec<(&String, &Node)> = Vec::new();
+        let mut creations: Vec<(&String, &Node)> = Vec::new();
+        let mut adjustments: Vec<(&String, &Node)> = Vec::new();
+        let mut old_entries = old.iter().peekable();
+        let mut new_entries = new.iter().peekable();
+        loop {
+            match (old_entries.peek(), new_entries.peek()) {
+                (None, None) => break,
+                (Some(_), None) => removals.push(old_entries.next().expect("peeked")),
+                (None, Some(_)) => creations.push(new_entries.next().expect("peeked")),
+                (Some((old_path, _)), Some((new_path, _))) => match old_path.cmp(new_path) {
+                    std::cmp::Ordering::Less => removals.push(old_entries.next().expect("peeked")),
+                    std::cmp::Ordering::Greater => {
+                        creations.push(new_entries.next().expect("peeked"))
                     }
-                    stats.removed += 1;
-                }
+                    std::cmp::Ordering::Equal => {
+                        let (path, previous) = old_entries.next().expect("peeked");
+                        let wanted = new_entries.next().expect("peeked").1;
+                        if wanted.same_file(previous) {
+                            stats.kept += 1;
+                        } else if wanted.kind == Kind::Directory && previous.kind == Kind::Directory
+                        {
+                            adjustments.push((path, wanted));
+                        } else {
+                            removals.push((path, previous));
+                            creations.push((path, wanted));
+                        }
+                    }
+                },
             }
         }
-        for (path, node) in new.iter() {
-            match old.get(path) {
-                Some(previous) if previous.same_file(node) => {}
-                Some(previous)
-                    if previous.kind == Kind::Directory && node.kind == Kind::Directory => {}
-                _ => {
-                    self.create(&tree, usr, path, node)?;
-                    stats.created += 1;
-                }
+        // Children before parents.
+        removals.sort_unstable_by(|a, b| b.0.cmp(a.0));
+        for (path, node) in removals {
+            let flag = if node.kind == Kind::Directory {
+                UnlinkatFlags::RemoveDir
+            } else {
+                UnlinkatFlags::NoRemoveDir
+            };
+            match unlinkat(&tree, path.as_str(), flag) {
+                Ok(()) | Err(nix::errno::Errno::ENOENT) => {}
+                Err(errno) => return Err(error(usr, path, errno.into())),
             }
+            stats.removed += 1;
+        }
+        for (path, node) in adjustments {
+            self.adjust_directory(&tree, usr, path, node)?;
+            stats.adjusted += 1;
+        }
+        // Parents before children.
+        creations.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        for (path, node) in creations {
+            self.create(&tree, usr, path, node)?;
+            stats.created += 1;
         }
         Ok(stats)
     }
@@ -175,8 +209,10 @@ impl<'a> Blitter<'a> {
             Kind::Directory => {
                 let mode = Mode::from_bits_truncate(node.mode & 0o7777);
                 mkdirat(tree, path, mode).map_err(io_error)?;
-                // mkdir honours the umask; set the exact mode afterwards.
-                fchmodat(tree, path, mode, FchmodatFlags::FollowSymlink).map_err(io_error)?;
+                // mkdir honours the umask and ignores special bits; fix the mode only then.
+                if mode.bits() & self.umask != 0 || mode.bits() & 0o7000 != 0 {
+                    fchmodat(tree, path, mode, FchmodatFlags::FollowSymlink).map_err(io_error)?;
+                }
                 self.chown(tree, usr, path, node)?;
             }
             Kind::Symlink(target) => {
@@ -195,13 +231,24 @@ impl<'a> Blitter<'a> {
                     let source = self
                         .variant(*digest, permissions)
                         .map_err(|source| error(usr, path, source))?;
-                    match linkat(
-                        nix::fcntl::AT_FDCWD,
-                        source.as_path(),
-                        tree,
-                        path,
-                        AtFlags::empty(),
-                    ) {
+                    // Relative to the store's descriptor: no long path walk per file.
+                    let linked = match &self.store_directory {
+                        Some(store) => linkat(
+                            store,
+                            Store::relative_variant_path(*digest, permissions).as_str(),
+                            tree,
+                            path,
+                            AtFlags::empty(),
+                        ),
+                        None => linkat(
+                            nix::fcntl::AT_FDCWD,
+                            source.as_path(),
+                            tree,
+                            path,
+                            AtFlags::empty(),
+                        ),
+                    };
+                    match linked {
                         Ok(()) => {}
                         // Another filesystem, or too many links to one inode: copy instead.
                         Err(nix::errno::Errno::EXDEV) => {

@@ -221,12 +221,18 @@ impl Database {
         ids: &[String],
     ) -> Result<Vec<StoredPackage>, DatabaseError> {
         let mut found = Vec::with_capacity(ids.len());
-        for id in ids {
-            if let Some(row) = sqlx::query("SELECT id, meta, origin, uri FROM package WHERE id = ?")
-                .bind(id)
-                .fetch_optional(&self.pool)
+        for chunk in ids.chunks(500) {
+            let placeholders = vec!["?"; chunk.len()].join(",");
+            let sql =
+                format!("SELECT id, meta, origin, uri FROM package WHERE id IN ({placeholders})");
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for id in chunk {
+                query = query.bind(id);
+            }
+            for row in query
+                .fetch_all(&self.pool)
                 .await
-                .map_err(context(format!("looking up package {id}")))?
+                .map_err(context("looking up packages"))?
             {
                 found.push(stored_package(row)?);
             }
@@ -239,26 +245,40 @@ impl Database {
         &self,
         ids: &[String],
     ) -> Result<Vec<(String, Vec<Layout>)>, DatabaseError> {
-        let mut layouts = Vec::with_capacity(ids.len());
-        for id in ids {
-            let data: Option<Vec<u8>> =
-                sqlx::query_scalar("SELECT data FROM layout WHERE package_id = ?")
-                    .bind(id)
-                    .fetch_optional(&self.pool)
-                    .await
-                    .map_err(context(format!("reading the layout of {id}")))?;
-            let data = data.ok_or_else(|| DatabaseError {
-                action: format!("reading the layout of {id}"),
-                source: sqlx::Error::RowNotFound,
-            })?;
-            let decoded =
-                stone::payload::layout::decode_all(&data).map_err(|error| DatabaseError {
-                    action: format!("decoding the stored layout of {id}"),
-                    source: sqlx::Error::Protocol(error.to_string()),
-                })?;
-            layouts.push((id.clone(), decoded));
+        // One query per chunk, not per package: a state of 2,000 packages is a handful of queries.
+        let mut blobs: std::collections::HashMap<String, Vec<u8>> =
+            std::collections::HashMap::with_capacity(ids.len());
+        for chunk in ids.chunks(500) {
+            let placeholders = vec!["?"; chunk.len()].join(",");
+            // The statement text holds only placeholders; the ids are bound.
+            let sql =
+                format!("SELECT package_id, data FROM layout WHERE package_id IN ({placeholders})");
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for id in chunk {
+                query = query.bind(id);
+            }
+            for row in query
+                .fetch_all(&self.pool)
+                .await
+                .map_err(context("reading layouts"))?
+            {
+                blobs.insert(row.get(0), row.get(1));
+            }
         }
-        Ok(layouts)
+        ids.iter()
+            .map(|id| {
+                let data = blobs.get(id).ok_or_else(|| DatabaseError {
+                    action: format!("reading the layout of {id}"),
+                    source: sqlx::Error::RowNotFound,
+                })?;
+                let decoded =
+                    stone::payload::layout::decode_all(data).map_err(|error| DatabaseError {
+                        action: format!("decoding the stored layout of {id}"),
+                        source: sqlx::Error::Protocol(error.to_string()),
+                    })?;
+                Ok((id.clone(), decoded))
+            })
+            .collect()
     }
 
     /// Record a state with an explicit id and its selections.

@@ -119,6 +119,10 @@ impl Moss {
         let installation = Installation::open_waiting(root)?;
         let db = Database::open(&installation.paths().database()).await?;
         let store = Store::new(installation.paths().assets());
+        let assets = installation.paths().assets();
+        store
+            .prepare()
+            .map_err(io_error("preparing the store", &assets))?;
         let mut moss = Self {
             installation,
             db,
@@ -250,7 +254,9 @@ impl Moss {
             .iter()
             .map(|selection| selection.package.clone())
             .collect();
+        let started = std::time::Instant::now();
         let packages = self.db.packages_by_id(&ids).await?;
+        tracing::debug!(elapsed = ?started.elapsed(), "compose: packages read");
         let known: HashSet<&str> = packages.iter().map(|package| package.id.as_str()).collect();
         if let Some(missing) = ids.iter().find(|id| !known.contains(id.as_str())) {
             return Err(EngineError::MissingPackage(missing.clone()));
@@ -260,12 +266,15 @@ impl Moss {
             .map(|package| (package.id, package.meta.name))
             .collect();
         let layouts = self.db.layouts(&ids).await?;
+        tracing::debug!(elapsed = ?started.elapsed(), "compose: layouts read");
         tokio::task::spawn_blocking(move || {
-            Vfs::build(
+            let vfs = Vfs::build(
                 layouts
                     .iter()
                     .map(|(id, layouts)| (names[id].as_str(), layouts.as_slice())),
-            )
+            );
+            tracing::debug!(elapsed = ?started.elapsed(), "compose: tree built");
+            vfs
         })
         .await
         .map_err(|error| {

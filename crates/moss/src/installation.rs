@@ -8,9 +8,10 @@
 //! ROOT/.moss/layout-version          "1"
 //! ROOT/.moss/lock                    flock target for every writer
 //! ROOT/.moss/db/moss.sqlite          packages, layouts, states (one file: one transaction covers all)
+//!                                    upstream's v2 store layout is not used
 //! ROOT/.moss/journal.json            present only while a transaction swaps trees
 //! ROOT/.moss/cache/downloads/v1/...  downloaded stones, named by SHA-256
-//! ROOT/.moss/assets/v2/ab/cd/ef/KEY  content-addressed files (KEY = unpadded XXH3-128 hex)
+//! ROOT/.moss/assets/v3/ab/KEY        content-addressed files (KEY = 32-digit XXH3-128 hex)
 //! ROOT/.moss/repo/<id>/              cached repository index
 //! ROOT/.moss/root/staging/usr        the tree being composed
 //! ROOT/.moss/root/<id>/usr           archived trees of inactive states
@@ -91,7 +92,7 @@ impl Paths {
     }
     /// The content-addressed store.
     pub fn assets(&self) -> PathBuf {
-        self.moss.join("assets/v2")
+        self.moss.join("assets/v3")
     }
     /// Cached repository data.
     pub fn repositories(&self) -> PathBuf {

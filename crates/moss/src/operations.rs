@@ -111,13 +111,18 @@ impl Moss {
             .map(|candidate| candidate.name.clone())
             .collect();
         candidates.list.retain(|candidate| {
-            local_ids.contains(&candidate.id) || !local_names.contains(&candidate.name) || matches!(candidate.origin, Origin::Installed)
+            local_ids.contains(&candidate.id)
+                || !local_names.contains(&candidate.name)
+                || matches!(candidate.origin, Origin::Installed)
         });
         let mut requirements: Vec<Dependency> = wanted.clone();
         requirements.extend(self.explicit_requirements(&installed, &candidates.list));
         let request = Request {
             install: requirements,
-            keep: installed.iter().map(|selection| selection.package.clone()).collect(),
+            keep: installed
+                .iter()
+                .map(|selection| selection.package.clone())
+                .collect(),
             lock: Vec::new(),
             policy: Policy::Install,
         };
@@ -125,8 +130,15 @@ impl Moss {
         let explicit_new: HashSet<String> = selected
             .iter()
             .filter(|id| {
-                let candidate = candidates.list.iter().find(|candidate| &candidate.id == *id);
-                candidate.is_some_and(|candidate| wanted.iter().any(|dependency| provides(candidate, dependency)))
+                let candidate = candidates
+                    .list
+                    .iter()
+                    .find(|candidate| &candidate.id == *id);
+                candidate.is_some_and(|candidate| {
+                    wanted
+                        .iter()
+                        .any(|dependency| provides(candidate, dependency))
+                })
             })
             .cloned()
             .collect();
@@ -149,9 +161,14 @@ impl Moss {
         let mut removal: HashSet<String> = HashSet::new();
         for request in requests {
             let dependency = parse_request(request)?;
-            let matching: Vec<&Candidate> = candidates.iter().filter(|candidate| provides(candidate, &dependency)).collect();
+            let matching: Vec<&Candidate> = candidates
+                .iter()
+                .filter(|candidate| provides(candidate, &dependency))
+                .collect();
             if matching.is_empty() {
-                return Err(EngineError::Other(format!("{request} is not installed; `moss list installed` shows what is")));
+                return Err(EngineError::Other(format!(
+                    "{request} is not installed; `moss list installed` shows what is"
+                )));
             }
             removal.extend(matching.into_iter().map(|candidate| candidate.id.clone()));
         }
@@ -163,8 +180,14 @@ impl Moss {
                     continue;
                 }
                 let broken = candidate.depends.iter().any(|dependency| {
-                    let providers: Vec<&Candidate> = candidates.iter().filter(|other| provides(other, dependency)).collect();
-                    !providers.is_empty() && providers.iter().all(|provider| removal.contains(&provider.id))
+                    let providers: Vec<&Candidate> = candidates
+                        .iter()
+                        .filter(|other| provides(other, dependency))
+                        .collect();
+                    !providers.is_empty()
+                        && providers
+                            .iter()
+                            .all(|provider| removal.contains(&provider.id))
                 });
                 if broken {
                     removal.insert(candidate.id.clone());
@@ -174,18 +197,38 @@ impl Moss {
                 break;
             }
         }
-        let remaining: Vec<Candidate> = candidates.iter().filter(|candidate| !removal.contains(&candidate.id)).cloned().collect();
-        let kept_selections: Vec<Selection> = installed.iter().filter(|selection| !removal.contains(&selection.package)).cloned().collect();
+        let remaining: Vec<Candidate> = candidates
+            .iter()
+            .filter(|candidate| !removal.contains(&candidate.id))
+            .cloned()
+            .collect();
+        let kept_selections: Vec<Selection> = installed
+            .iter()
+            .filter(|selection| !removal.contains(&selection.package))
+            .cloned()
+            .collect();
         let request = Request {
             install: self.explicit_requirements(&kept_selections, &remaining),
-            keep: remaining.iter().map(|candidate| candidate.id.clone()).collect(),
+            keep: remaining
+                .iter()
+                .map(|candidate| candidate.id.clone())
+                .collect(),
             lock: Vec::new(),
             policy: Policy::Install,
         };
-        let selected = if request.install.is_empty() { Vec::new() } else { self.solve(&remaining, &request).await? };
+        let selected = if request.install.is_empty() {
+            Vec::new()
+        } else {
+            self.solve(&remaining, &request).await?
+        };
         // Every installed package stays known to the plan, so removed ones can be listed.
-        let all = Candidates { list: candidates, sources: HashMap::new() };
-        self.plan_from(&installed, &all, selected, |_, previous| previous.unwrap_or(false))
+        let all = Candidates {
+            list: candidates,
+            sources: HashMap::new(),
+        };
+        self.plan_from(&installed, &all, selected, |_, previous| {
+            previous.unwrap_or(false)
+        })
     }
 
     /// Plan moving every installed package to the best version the repositories offer.
@@ -194,20 +237,42 @@ impl Moss {
         let candidates = self.candidates(&installed).await?;
         let request = Request {
             install: self.explicit_requirements(&installed, &candidates.list),
-            keep: installed.iter().map(|selection| selection.package.clone()).collect(),
+            // Not `keep`: the resolver favors kept ids under every policy, which would pin every
+            // installed package; the upgrade policy itself keeps what is already newest.
+            keep: Vec::new(),
             lock: Vec::new(),
-            policy: if allow_downgrade { Policy::AllowDowngrade } else { Policy::Upgrade },
+            policy: if allow_downgrade {
+                Policy::AllowDowngrade
+            } else {
+                Policy::Upgrade
+            },
         };
-        let selected = if request.install.is_empty() { Vec::new() } else { self.solve(&candidates.list, &request).await? };
+        let selected = if request.install.is_empty() {
+            Vec::new()
+        } else {
+            self.solve(&candidates.list, &request).await?
+        };
         let explicit_names: HashSet<String> = installed
             .iter()
             .filter(|selection| selection.explicit)
-            .filter_map(|selection| candidates.list.iter().find(|candidate| candidate.id == selection.package))
+            .filter_map(|selection| {
+                candidates
+                    .list
+                    .iter()
+                    .find(|candidate| candidate.id == selection.package)
+            })
             .map(|candidate| candidate.name.clone())
             .collect();
-        let names: HashMap<String, String> = candidates.list.iter().map(|candidate| (candidate.id.clone(), candidate.name.clone())).collect();
+        let names: HashMap<String, String> = candidates
+            .list
+            .iter()
+            .map(|candidate| (candidate.id.clone(), candidate.name.clone()))
+            .collect();
         self.plan_from(&installed, &candidates, selected, |id, previous| {
-            previous.unwrap_or(false) || names.get(id).is_some_and(|name| explicit_names.contains(name))
+            previous.unwrap_or(false)
+                || names
+                    .get(id)
+                    .is_some_and(|name| explicit_names.contains(name))
         })
     }
 
@@ -219,43 +284,67 @@ impl Moss {
                 total: plan.fetch.len() as u64,
             });
             let downloaded = self.download(&plan.fetch).await?;
-            self.reporter.report(Event::PhaseFinished { phase: Phase::Fetch });
+            self.reporter.report(Event::PhaseFinished {
+                phase: Phase::Fetch,
+            });
             self.reporter.report(Event::PhaseStarted {
                 phase: Phase::Unpack,
                 total: downloaded.len() as u64,
             });
             self.add_stones(downloaded).await?;
-            self.reporter.report(Event::PhaseFinished { phase: Phase::Unpack });
+            self.reporter.report(Event::PhaseFinished {
+                phase: Phase::Unpack,
+            });
         }
         self.apply(plan.selections.clone(), summary).await
     }
 
-    async fn solve(&self, candidates: &[Candidate], request: &Request) -> Result<Vec<String>, EngineError> {
-        self.reporter.report(Event::PhaseStarted { phase: Phase::Resolve, total: 0 });
+    async fn solve(
+        &self,
+        candidates: &[Candidate],
+        request: &Request,
+    ) -> Result<Vec<String>, EngineError> {
+        self.reporter.report(Event::PhaseStarted {
+            phase: Phase::Resolve,
+            total: 0,
+        });
         let candidates = candidates.to_vec();
         let request = request.clone();
         let result = tokio::task::spawn_blocking(move || resolve::resolve(&candidates, &request))
             .await
             .map_err(|error| EngineError::Other(format!("resolution was interrupted: {error}")))?;
-        self.reporter.report(Event::PhaseFinished { phase: Phase::Resolve });
+        self.reporter.report(Event::PhaseFinished {
+            phase: Phase::Resolve,
+        });
         result
             .map(|resolution| resolution.selected)
             .map_err(|error| EngineError::Other(error.to_string()))
     }
 
     /// Requirements that keep every explicit package of `selections`.
-    fn explicit_requirements(&self, selections: &[Selection], candidates: &[Candidate]) -> Vec<Dependency> {
+    fn explicit_requirements(
+        &self,
+        selections: &[Selection],
+        candidates: &[Candidate],
+    ) -> Vec<Dependency> {
         selections
             .iter()
             .filter(|selection| selection.explicit)
-            .filter_map(|selection| candidates.iter().find(|candidate| candidate.id == selection.package))
+            .filter_map(|selection| {
+                candidates
+                    .iter()
+                    .find(|candidate| candidate.id == selection.package)
+            })
             .map(|candidate| Dependency::name(candidate.name.clone()))
             .collect()
     }
 
     /// Installed, stored-local and available candidates, with where to fetch the available ones.
     async fn candidates(&self, installed: &[Selection]) -> Result<Candidates, EngineError> {
-        let installed_ids: HashSet<&str> = installed.iter().map(|selection| selection.package.as_str()).collect();
+        let installed_ids: HashSet<&str> = installed
+            .iter()
+            .map(|selection| selection.package.as_str())
+            .collect();
         let mut candidates = Vec::new();
         let mut sources = HashMap::new();
         let mut seen = HashSet::new();
@@ -272,7 +361,9 @@ impl Moss {
             candidates.push(candidate(stored.id, &stored.meta, origin));
         }
         for available in self.available().await? {
-            let Some(id) = available.meta.hash.clone() else { continue };
+            let Some(id) = available.meta.hash.clone() else {
+                continue;
+            };
             if seen.insert(id.clone()) {
                 sources.insert(
                     id.clone(),
@@ -294,7 +385,10 @@ impl Moss {
                 ));
             }
         }
-        Ok(Candidates { list: candidates, sources })
+        Ok(Candidates {
+            list: candidates,
+            sources,
+        })
     }
 
     fn plan_from(
@@ -305,19 +399,34 @@ impl Moss {
         explicit: impl Fn(&str, Option<bool>) -> bool,
     ) -> Result<Plan, EngineError> {
         let sources = &candidates.sources;
-        let by_id: HashMap<&str, &Candidate> = candidates.list.iter().map(|candidate| (candidate.id.as_str(), candidate)).collect();
-        let previous: HashMap<&str, bool> = installed.iter().map(|selection| (selection.package.as_str(), selection.explicit)).collect();
+        let by_id: HashMap<&str, &Candidate> = candidates
+            .list
+            .iter()
+            .map(|candidate| (candidate.id.as_str(), candidate))
+            .collect();
+        let previous: HashMap<&str, bool> = installed
+            .iter()
+            .map(|selection| (selection.package.as_str(), selection.explicit))
+            .collect();
         let installed_by_name: HashMap<String, &str> = installed
             .iter()
-            .filter_map(|selection| by_id.get(selection.package.as_str()).map(|candidate| (candidate.name.clone(), selection.package.as_str())))
+            .filter_map(|selection| {
+                by_id
+                    .get(selection.package.as_str())
+                    .map(|candidate| (candidate.name.clone(), selection.package.as_str()))
+            })
             .collect();
         let selected_set: HashSet<&str> = selected.iter().map(String::as_str).collect();
         let mut plan = Plan::default();
         let mut changed_old = HashSet::new();
         for id in &selected {
-            let candidate = by_id.get(id.as_str()).ok_or_else(|| EngineError::MissingPackage(id.clone()))?;
+            let candidate = by_id
+                .get(id.as_str())
+                .ok_or_else(|| EngineError::MissingPackage(id.clone()))?;
             let was_explicit = previous.get(id.as_str()).copied().or_else(|| {
-                installed_by_name.get(&candidate.name).and_then(|old| previous.get(old).copied())
+                installed_by_name
+                    .get(&candidate.name)
+                    .and_then(|old| previous.get(old).copied())
             });
             plan.selections.push(Selection {
                 package: id.clone(),
@@ -395,6 +504,7 @@ fn provides(candidate: &Candidate, dependency: &Dependency) -> bool {
 }
 
 fn parse_request(text: &str) -> Result<Dependency, EngineError> {
-    text.parse()
-        .map_err(|error: stone::ParseDependencyError| EngineError::Other(format!("{error}; write a package name or kind(target)")))
+    text.parse().map_err(|error: stone::ParseDependencyError| {
+        EngineError::Other(format!("{error}; write a package name or kind(target)"))
+    })
 }

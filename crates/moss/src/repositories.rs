@@ -21,7 +21,13 @@ impl Moss {
 
     /// Add a repository (`file://`, `https://` URL or a local path to a `stone.index`) and
     /// fetch its index.
-    pub async fn add_repository(&self, id: &str, uri: &str, priority: u64, description: &str) -> Result<(), EngineError> {
+    pub async fn add_repository(
+        &self,
+        id: &str,
+        uri: &str,
+        priority: u64,
+        description: &str,
+    ) -> Result<(), EngineError> {
         let url = parse_location(uri)?;
         let repository = Repository::new(id, url, priority, description)?;
         repository::add(&self.installation.paths().root, &repository, AddMode::New)?;
@@ -33,7 +39,10 @@ impl Moss {
         repository::remove(&self.installation.paths().root, id)?;
         let cache = self.repository_cache(id);
         if cache.exists() {
-            std::fs::remove_dir_all(&cache).map_err(crate::engine::io_error("removing the repository cache", &cache))?;
+            std::fs::remove_dir_all(&cache).map_err(crate::engine::io_error(
+                "removing the repository cache",
+                &cache,
+            ))?;
         }
         Ok(())
     }
@@ -80,13 +89,21 @@ impl Moss {
     /// Everything the active repositories offer, from their cached indexes.
     pub async fn available(&self) -> Result<Vec<Available>, EngineError> {
         let mut available = Vec::new();
-        for repository in self.repositories()?.into_iter().filter(|repository| repository.active) {
-            let index = self.repository_cache(&repository.id).join(repository::fetch::INDEX_FILE);
+        for repository in self
+            .repositories()?
+            .into_iter()
+            .filter(|repository| repository.active)
+        {
+            let index = self
+                .repository_cache(&repository.id)
+                .join(repository::fetch::INDEX_FILE);
             if !index.exists() {
                 continue;
             }
             for meta in repository::read_index(&index)? {
-                let Some(uri) = meta.uri.as_deref() else { continue };
+                let Some(uri) = meta.uri.as_deref() else {
+                    continue;
+                };
                 let url = repository.package_url(uri)?;
                 available.push(Available {
                     repository: repository.id.clone(),
@@ -101,7 +118,10 @@ impl Moss {
 
     /// Download packages into the cache (verified against their SHA-256); returns
     /// `(path, id, repository)` for [`Moss::add_stones`].
-    pub(crate) async fn download(&self, fetch: &[Fetch]) -> Result<Vec<(PathBuf, Option<String>, String)>, EngineError> {
+    pub(crate) async fn download(
+        &self,
+        fetch: &[Fetch],
+    ) -> Result<Vec<(PathBuf, Option<String>, String)>, EngineError> {
         let requests: Vec<PackageRequest> = fetch
             .iter()
             .map(|item| PackageRequest {
@@ -121,7 +141,10 @@ impl Moss {
     }
 
     fn fetcher(&self) -> Result<Fetcher, EngineError> {
-        Ok(Fetcher::with_options(FetchOptions::default(), self.reporter.clone())?)
+        Ok(Fetcher::with_options(
+            FetchOptions::default(),
+            self.reporter.clone(),
+        )?)
     }
 
     fn repository_cache(&self, id: &str) -> PathBuf {
@@ -134,7 +157,10 @@ fn parse_location(text: &str) -> Result<Url, EngineError> {
     if let Ok(url) = Url::parse(text) {
         return Ok(url);
     }
-    let path = std::path::absolute(text).map_err(crate::engine::io_error("resolving the repository path", std::path::Path::new(text)))?;
+    let path = std::path::absolute(text).map_err(crate::engine::io_error(
+        "resolving the repository path",
+        std::path::Path::new(text),
+    ))?;
     Url::from_file_path(&path)
         .map_err(|()| EngineError::Other(format!("{text} is neither a URL nor a usable path; give file:///path/stone.index or https://...")))
 }

@@ -71,6 +71,10 @@ impl Moss {
             if archive.exists() {
                 remove_tree(&archive)?;
             }
+            let _ = fs::remove_file(crate::transaction::tree_cache(
+                &self.installation.paths().trees(),
+                *id,
+            ));
         }
         let mut pruned = self.collect_garbage().await?;
         pruned.states = ids.to_vec();
@@ -85,7 +89,7 @@ impl Moss {
             .iter()
             .flat_map(|(_, layouts)| layouts.iter())
             .filter_map(|layout| match &layout.entry {
-                stone::Entry::Regular { digest, .. } => Some(stone::asset_key(*digest)),
+                stone::Entry::Regular { digest, .. } => Some(crate::store::Store::key(*digest)),
                 _ => None,
             })
             .collect();

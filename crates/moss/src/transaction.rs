@@ -51,7 +51,6 @@ impl Moss {
         selections: Vec<Selection>,
         summary: &str,
     ) -> Result<Switch, EngineError> {
-        let vfs = self.compose(&selections).await?;
         let states = self.db.states().await?;
         let next = next_state_id(
             &states,
@@ -68,7 +67,7 @@ impl Moss {
             description: None,
             selections,
         };
-        self.switch(state, vfs, true).await
+        self.switch_with_base(state, true, true).await
     }
 
     /// Make an existing state active again (rollback or roll forward). No new state is recorded.
@@ -81,8 +80,7 @@ impl Moss {
             .state(id)
             .await?
             .ok_or(EngineError::UnknownState(id))?;
-        let vfs = self.compose(&state.selections).await?;
-        self.switch(state, vfs, false).await
+        self.switch_with_base(state, false, true).await
     }
 
     /// Rebuild the active state's tree from the store and swap it in (repairs a damaged `/usr`).
@@ -95,50 +93,57 @@ impl Moss {
             .state(id)
             .await?
             .ok_or(EngineError::UnknownState(id))?;
-        let vfs = self.compose(&state.selections).await?;
-        self.switch_with_base(state, vfs, false, false).await
-    }
-
-    async fn switch(&self, state: State, vfs: Vfs, record: bool) -> Result<Switch, EngineError> {
-        self.switch_with_base(state, vfs, record, true).await
+        self.switch_with_base(state, false, false).await
     }
 
     async fn switch_with_base(
         &self,
         state: State,
-        vfs: Vfs,
         record: bool,
         reuse: bool,
     ) -> Result<Switch, EngineError> {
         let started = std::time::Instant::now();
         let paths = self.installation.paths().clone();
         let previous = self.active_state();
+        // Pick the archived tree closest to the target, and load its cached description while
+        // the target tree is composed (two cores, two jobs).
+        let base = if reuse {
+            self.nearest_archive(&state, previous).await?
+        } else {
+            None
+        };
+        let cached_base = base.as_ref().map(|base_state| {
+            let cache = tree_cache(&paths.trees(), base_state.id);
+            tokio::task::spawn_blocking(move || {
+                fs::read(cache).ok().and_then(|bytes| Vfs::decode(&bytes))
+            })
+        });
+        // Conflicts are found here, before anything is written.
+        let vfs = self.compose(&state.selections).await?;
+        tracing::debug!(elapsed = ?started.elapsed(), base = ?base.as_ref().map(|state| state.id), "composed");
+        let base_vfs = match (&base, cached_base) {
+            (Some(base_state), Some(handle)) => match handle.await.ok().flatten() {
+                Some(cached) => Some(cached),
+                None => Some(self.compose(&base_state.selections).await?),
+            },
+            _ => None,
+        };
         let staging = paths.staging();
         let staging_usr = staging.join("usr");
         fs::create_dir_all(&staging).map_err(io_error("creating staging", &staging))?;
         if staging_usr.exists() {
             remove_tree(&staging_usr)?;
         }
-        // Pick the archived tree closest to the target.
-        let base = if reuse {
-            self.nearest_archive(&state, previous).await?
-        } else {
-            None
-        };
         self.reporter.report(Event::PhaseStarted {
             phase: Phase::Blit,
             total: vfs.len() as u64,
         });
-        tracing::debug!(elapsed = ?started.elapsed(), base = ?base.as_ref().map(|state| state.id), "base chosen");
-        let base_vfs = match &base {
-            Some(base_state) => Some(self.compose(&base_state.selections).await?),
-            None => None,
-        };
         let store = self.store.clone();
         let archive_usr = base
             .as_ref()
             .map(|base_state| paths.archive(base_state.id).join("usr"));
         let target_id = state.id;
+        let trees = paths.trees();
         let blit = {
             let staging_usr = staging_usr.clone();
             tokio::task::spawn_blocking(move || -> Result<(BlitStats, Vfs), EngineError> {
@@ -155,6 +160,12 @@ impl Moss {
                     _ => blitter.full(&vfs, &staging_usr)?,
                 };
                 write_state_id(&staging_usr, target_id)?;
+                // Cache the tree's description for when this tree is reused as a base.
+                let cache = tree_cache(&trees, target_id);
+                if let Some(parent) = cache.parent() {
+                    fs::create_dir_all(parent).map_err(io_error("caching the tree", parent))?;
+                }
+                fs::write(&cache, vfs.encode()).map_err(io_error("caching the tree", &cache))?;
                 Ok((stats, vfs))
             })
             .await
@@ -244,6 +255,11 @@ impl Moss {
         }
         Ok(best.map(|(_, state)| state))
     }
+}
+
+/// Where the description of a state's tree is cached.
+pub(crate) fn tree_cache(trees: &Path, state: u64) -> std::path::PathBuf {
+    trees.join("vfs").join(state.to_string())
 }
 
 /// The next unused state id: above every recorded state, archived tree and the active one.

@@ -130,40 +130,65 @@ impl Vfs {
                 insert(&mut explicit, target.clone(), node)?;
             }
         }
-        let explicit = if symlinks.is_empty() {
+        // Only links that something is placed under need the (costly) redirect pass.
+        let used_links: HashSet<String> = symlinks
+            .into_iter()
+            .filter(|link| {
+                let prefix = format!("{link}/");
+                explicit
+                    .range::<str, _>((
+                        std::ops::Bound::Included(prefix.as_str()),
+                        std::ops::Bound::Unbounded,
+                    ))
+                    .next()
+                    .is_some_and(|(path, _)| path.starts_with(&prefix))
+            })
+            .collect();
+        let explicit = if used_links.is_empty() {
             explicit
         } else {
-            redirect(explicit, &symlinks)?
+            redirect(explicit, &used_links)?
         };
-        let mut nodes = explicit.clone();
-        for (path, node) in &explicit {
-            let mut ancestor = path.as_str();
-            while let Some((parent, _)) = ancestor.rsplit_once('/') {
-                ancestor = parent;
-                match nodes.get(parent) {
-                    Some(existing) if existing.kind == Kind::Directory => break,
-                    Some(existing) => {
-                        return Err(VfsError::NotADirectory {
-                            path: parent.to_owned(),
-                            package: label(node),
-                            owner: label(existing),
-                            what: what(&existing.kind),
-                        });
-                    }
-                    None => {
-                        nodes.insert(
-                            parent.to_owned(),
-                            Node {
-                                kind: Kind::Directory,
-                                mode: IMPLIED_DIRECTORY_MODE,
-                                uid: 0,
-                                gid: 0,
-                                package: None,
-                            },
-                        );
+        let mut nodes = explicit;
+        // Collect the implied parents first (borrowing), then insert them.
+        let mut implied: Vec<String> = Vec::new();
+        {
+            let mut seen: HashSet<&str> = HashSet::new();
+            for (path, node) in &nodes {
+                let mut ancestor = path.as_str();
+                while let Some((parent, _)) = ancestor.rsplit_once('/') {
+                    ancestor = parent;
+                    match nodes.get(parent) {
+                        Some(existing) if existing.kind == Kind::Directory => break,
+                        Some(existing) => {
+                            return Err(VfsError::NotADirectory {
+                                path: parent.to_owned(),
+                                package: label(node),
+                                owner: label(existing),
+                                what: what(&existing.kind),
+                            });
+                        }
+                        None => {
+                            if !seen.insert(parent) {
+                                break;
+                            }
+                            implied.push(parent.to_owned());
+                        }
                     }
                 }
             }
+        }
+        for parent in implied {
+            nodes.insert(
+                parent,
+                Node {
+                    kind: Kind::Directory,
+                    mode: IMPLIED_DIRECTORY_MODE,
+                    uid: 0,
+                    gid: 0,
+                    package: None,
+                },
+            );
         }
         Ok(Self { nodes })
     }
@@ -176,6 +201,65 @@ impl Vfs {
     /// The node at a path.
     pub fn get(&self, path: &str) -> Option<&Node> {
         self.nodes.get(path)
+    }
+
+    /// Build from nodes already sorted and complete (a tree saved earlier by [`Vfs::encode`]).
+    pub fn from_nodes(nodes: impl IntoIterator<Item = (String, Node)>) -> Self {
+        Self {
+            nodes: nodes.into_iter().collect(),
+        }
+    }
+
+    /// Encode the tree compactly (stone layout records, back to back) to cache it beside an
+    /// archived tree: reloading it is much cheaper than composing it from package layouts.
+    pub fn encode(&self) -> Vec<u8> {
+        let layouts: Vec<Layout> = self
+            .nodes
+            .iter()
+            .map(|(path, node)| Layout {
+                uid: node.uid,
+                gid: node.gid,
+                mode: node.mode,
+                tag: 0,
+                entry: match &node.kind {
+                    Kind::Directory => Entry::Directory(path.clone()),
+                    Kind::Regular(digest) => Entry::Regular {
+                        digest: *digest,
+                        target: path.clone(),
+                    },
+                    Kind::Symlink(target) => Entry::Symlink {
+                        source: target.clone(),
+                        target: path.clone(),
+                    },
+                },
+            })
+            .collect();
+        stone::payload::layout::encode_all(&layouts).unwrap_or_default()
+    }
+
+    /// Decode a tree written by [`Vfs::encode`]; `None` if the bytes are not one.
+    pub fn decode(bytes: &[u8]) -> Option<Self> {
+        let layouts = stone::payload::layout::decode_all(bytes).ok()?;
+        let mut nodes = BTreeMap::new();
+        for layout in layouts {
+            let (kind, path) = match layout.entry {
+                Entry::Directory(path) => (Kind::Directory, path),
+                Entry::Regular { digest, target } => (Kind::Regular(digest), target),
+                Entry::Symlink { source, target } => (Kind::Symlink(source), target),
+                _ => return None,
+            };
+            nodes.insert(
+                path,
+                Node {
+                    kind,
+                    mode: layout.mode,
+                    uid: layout.uid,
+                    gid: layout.gid,
+                    package: None,
+                },
+            );
+        }
+        Some(Self { nodes })
     }
 
     /// Number of paths.

@@ -228,6 +228,13 @@ impl Moss {
         // Everything unpacked must be durable before the database points at it.
         sync_filesystem(self.store.root())?;
         tracing::debug!(elapsed = ?started.elapsed(), "store synced");
+        // Keep a copy of local stones in the download cache: a damaged store can then always be
+        // repaired from it (a hard link when possible, so it costs no space).
+        for (unpacked, origin) in &unpacked {
+            if origin == "local" {
+                keep_local_stone(self.installation.paths(), &unpacked.id, &unpacked.source)?;
+            }
+        }
         let records: Vec<(StoredPackage, Vec<stone::Layout>)> = unpacked
             .iter()
             .map(|(unpacked, origin)| {
@@ -381,6 +388,25 @@ fn unpack_all(
         .into_iter()
         .map(|(_, result)| result.map_err(EngineError::from))
         .collect()
+}
+
+fn keep_local_stone(
+    paths: &crate::installation::Paths,
+    id: &str,
+    source: &Path,
+) -> Result<(), EngineError> {
+    let cached = paths.download(id);
+    if cached.exists() || source == cached {
+        return Ok(());
+    }
+    if let Some(parent) = cached.parent() {
+        std::fs::create_dir_all(parent).map_err(io_error("caching a local package", parent))?;
+    }
+    let part = cached.with_extension("part");
+    if std::fs::hard_link(source, &part).is_err() {
+        std::fs::copy(source, &part).map_err(io_error("caching a local package", &part))?;
+    }
+    std::fs::rename(&part, &cached).map_err(io_error("caching a local package", &cached))
 }
 
 /// Flush the filesystem holding `path` (one `syncfs`, instead of an fsync per file).

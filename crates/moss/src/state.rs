@@ -32,6 +32,9 @@ pub struct Issue {
     pub path: String,
     /// What is wrong.
     pub problem: String,
+    /// For store problems: the content digest.
+    #[serde(skip)]
+    pub digest: Option<u128>,
 }
 
 impl Moss {
@@ -161,6 +164,7 @@ impl Moss {
                             state: None,
                             path: path.display().to_string(),
                             problem,
+                            digest: Some(digest),
                         });
                     }
                 }
@@ -181,25 +185,91 @@ impl Moss {
     /// Repair what `verify` found: damaged archived trees are dropped (they are rebuilt from the
     /// store when activated) and a damaged active tree is rebuilt and swapped in.
     pub async fn repair(&self, issues: &[Issue]) -> Result<(), EngineError> {
-        let damaged_store: Vec<&Issue> = issues
-            .iter()
-            .filter(|issue| issue.state.is_none())
-            .collect();
-        if let Some(issue) = damaged_store.first() {
-            return Err(EngineError::Other(format!(
-                "the store file {} is {}; reinstall the packages that use it (refetching assets arrives with repository support)",
-                issue.path, issue.problem
-            )));
+        let damaged: HashSet<u128> = issues.iter().filter_map(|issue| issue.digest).collect();
+        if !damaged.is_empty() {
+            self.repair_store(&damaged).await?;
         }
         let active = self.active_state();
-        let states: HashSet<u64> = issues.iter().filter_map(|issue| issue.state).collect();
+        let mut states: HashSet<u64> = issues.iter().filter_map(|issue| issue.state).collect();
+        if !damaged.is_empty() {
+            // Trees link store files: a damaged asset damaged every tree that uses it.
+            states.extend(active);
+        }
         for id in states {
             if Some(id) == active {
                 self.reblit_active().await?;
             } else {
-                remove_tree(&self.installation.paths().archive(id))?;
+                let archive = self.installation.paths().archive(id);
+                if archive.exists() {
+                    remove_tree(&archive)?;
+                }
             }
         }
+        Ok(())
+    }
+
+    /// Delete damaged assets and unpack them again from the packages that carry them: the cached
+    /// download when it is intact, otherwise a fresh download from the package's repository.
+    async fn repair_store(&self, damaged: &HashSet<u128>) -> Result<(), EngineError> {
+        for digest in damaged {
+            let asset = self.store.asset_path(*digest);
+            let _ = fs::remove_file(&asset);
+            // Variants are copies of the asset; they may carry the same damage.
+            if let (Some(parent), Some(name)) = (asset.parent(), asset.file_name()) {
+                let prefix = format!("{}.", name.to_string_lossy());
+                for entry in fs::read_dir(parent).into_iter().flatten().flatten() {
+                    if entry.file_name().to_string_lossy().starts_with(&prefix) {
+                        let _ = fs::remove_file(entry.path());
+                    }
+                }
+            }
+        }
+        let owners: Vec<String> = self
+            .db
+            .all_layouts()
+            .await?
+            .into_iter()
+            .filter(|(_, layouts)| {
+                layouts.iter().any(|layout| {
+                    matches!(&layout.entry, stone::Entry::Regular { digest, .. } if damaged.contains(digest))
+                })
+            })
+            .map(|(id, _)| id)
+            .collect();
+        let packages = self.db.packages_by_id(&owners).await?;
+        let available = self.available().await.unwrap_or_default();
+        let mut stones = Vec::new();
+        let mut fetch = Vec::new();
+        for package in packages {
+            let cached = self.installation.paths().download(&package.id);
+            let intact = crate::store::sha256_file(&cached).is_ok_and(|sha| sha == package.id);
+            if intact {
+                stones.push((cached, Some(package.id.clone()), package.origin.clone()));
+                continue;
+            }
+            match available
+                .iter()
+                .find(|offer| offer.meta.hash.as_deref() == Some(package.id.as_str()))
+            {
+                Some(offer) => fetch.push(crate::operations::Fetch {
+                    id: package.id.clone(),
+                    name: package.meta.name.clone(),
+                    url: offer.url.clone(),
+                    size: offer.meta.size,
+                    repository: offer.repository.clone(),
+                }),
+                None => {
+                    return Err(EngineError::Other(format!(
+                        "cannot repair the store: package {} is neither cached intact nor offered by a repository; install it again from its .stone file",
+                        package.meta.name
+                    )));
+                }
+            }
+        }
+        if !fetch.is_empty() {
+            stones.extend(self.download(&fetch).await?);
+        }
+        self.add_stones(stones).await?;
         Ok(())
     }
 }
@@ -253,6 +323,7 @@ fn check_tree(state: u64, tree: &Path, vfs: &Vfs) -> Vec<Issue> {
             state: Some(state),
             path: format!("/usr/{path}"),
             problem,
+            digest: None,
         })
     };
     for (path, node) in vfs.iter() {

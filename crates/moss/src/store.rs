@@ -69,6 +69,8 @@ pub struct Unpacked {
     pub meta: Package,
     /// Layout records.
     pub layouts: Vec<Layout>,
+    /// The stone it was read from.
+    pub source: PathBuf,
 }
 
 /// The content-addressed store of one installation.
@@ -201,7 +203,12 @@ impl Store {
             return Err(failure);
         }
         result.map_err(|error| error.in_file(stone_path))?;
-        Ok(Unpacked { id, meta, layouts })
+        Ok(Unpacked {
+            id,
+            meta,
+            layouts,
+            source: stone_path.to_owned(),
+        })
     }
 }
 

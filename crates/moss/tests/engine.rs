@@ -199,6 +199,31 @@ async fn states_switch_reuse_roll_back_prune_and_verify() {
     assert!(moss.verify().await.unwrap().is_empty());
     assert_eq!(snapshot(&root.join("usr")), snapshot(&full));
 
+    // A damaged store file is found, deleted and unpacked again from the cached package; the
+    // trees that linked it are rebuilt.
+    let (path, digest) = vfs3
+        .iter()
+        .find_map(|(path, node)| match node.kind {
+            Kind::Regular(digest) if digest != stone::EMPTY_DIGEST => Some((path.clone(), digest)),
+            _ => None,
+        })
+        .unwrap();
+    let asset = moss.store().asset_path(digest);
+    let mut damaged = fs::read(&asset).unwrap();
+    damaged[0] ^= 0xff;
+    fs::write(&asset, damaged).unwrap();
+    let issues = moss.verify().await.unwrap();
+    assert!(
+        issues
+            .iter()
+            .any(|issue| issue.state.is_none() && issue.problem.starts_with("corrupt")),
+        "{issues:?}"
+    );
+    let _ = path;
+    moss.repair(&issues).await.unwrap();
+    assert!(moss.verify().await.unwrap().is_empty());
+    assert_eq!(snapshot(&root.join("usr")), snapshot(&full));
+
     // Prune everything older than the active state; unused packages and files go away.
     let pruned = moss.prune(0).await.unwrap();
     assert_eq!(pruned.states, vec![1, 2]);

@@ -150,6 +150,10 @@ pub enum PayloadError {
         plain: u64,
     },
 
+    /// The records decode but do not describe a package.
+    #[error("incomplete package metadata: {0}")]
+    Metadata(#[from] crate::package::MetadataError),
+
     /// The payload's compression is not one this reader decodes.
     #[error("unknown compression {0}")]
     UnknownCompression(u8),

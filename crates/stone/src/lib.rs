@@ -107,10 +107,7 @@ impl<R: Read + Seek> Archive<R> {
                 Package::from_records(records).map_err(|error| Error::Payload {
                     index,
                     kind: PayloadKind::Meta,
-                    source: PayloadError::Record {
-                        index: 0,
-                        reason: error.to_string(),
-                    },
+                    source: PayloadError::Metadata(error),
                 })
             })
             .collect()

@@ -32,7 +32,8 @@ pub struct Issue {
     pub path: String,
     /// What is wrong.
     pub problem: String,
-    /// For store problems: the content digest.
+    /// For damaged contents (a store file, or a tree file, which links a store file or a
+    /// variant of it): the content digest, so that a repair unpacks the contents again.
     #[serde(skip)]
     pub digest: Option<u128>,
 }
@@ -318,12 +319,12 @@ fn check_file(path: &Path, digest: u128) -> Option<String> {
 
 fn check_tree(state: u64, tree: &Path, vfs: &Vfs) -> Vec<Issue> {
     let mut issues = Vec::new();
-    let mut issue = |path: &str, problem: String| {
+    let mut issue = |path: &str, problem: String, digest: Option<u128>| {
         issues.push(Issue {
             state: Some(state),
             path: format!("/usr/{path}"),
             problem,
-            digest: None,
+            digest,
         })
     };
     for (path, node) in vfs.iter() {
@@ -331,27 +332,31 @@ fn check_tree(state: u64, tree: &Path, vfs: &Vfs) -> Vec<Issue> {
         let metadata = match fs::symlink_metadata(&full) {
             Ok(metadata) => metadata,
             Err(_) => {
-                issue(path, "missing".to_owned());
+                issue(path, "missing".to_owned(), None);
                 continue;
             }
         };
         match &node.kind {
             Kind::Directory if !metadata.is_dir() => {
-                issue(path, "should be a directory".to_owned())
+                issue(path, "should be a directory".to_owned(), None)
             }
             Kind::Symlink(target) => match fs::read_link(&full) {
                 Ok(actual) if actual == Path::new(target) => {}
                 Ok(actual) => issue(
                     path,
                     format!("links to {} instead of {target}", actual.display()),
+                    None,
                 ),
-                Err(_) => issue(path, "should be a symlink".to_owned()),
+                Err(_) => issue(path, "should be a symlink".to_owned(), None),
             },
             Kind::Regular(digest) => {
                 if !metadata.is_file() {
-                    issue(path, "should be a regular file".to_owned());
+                    issue(path, "should be a regular file".to_owned(), None);
                 } else if let Some(problem) = check_file(&full, *digest) {
-                    issue(path, problem);
+                    // Tree files are hard links into the store (a variant for modes other
+                    // than 0444, which the store check does not read): the damage is the
+                    // store's too, and rebuilding the tree alone would link it again.
+                    issue(path, problem, Some(*digest));
                 }
             }
             Kind::Directory => {}

@@ -197,6 +197,7 @@ impl Store {
             store: self,
             current: None,
             failure: None,
+            anonymous: true,
         };
         let result = archive.unpack(&mut sink);
         if let Some(failure) = sink.failure.take() {
@@ -240,8 +241,23 @@ pub fn hex(bytes: &[u8]) -> String {
 
 struct StoreSink<'a> {
     store: &'a Store,
-    current: Option<(File, PathBuf, PathBuf)>,
+    current: Option<Pending>,
     failure: Option<StoreError>,
+    /// Whether the filesystem takes `O_TMPFILE` (cleared on the first refusal).
+    anonymous: bool,
+}
+
+/// A body being written.
+enum Pending {
+    /// An unnamed file (`O_TMPFILE`), given its name by `linkat` once verified: no temporary
+    /// name, no rename, no existence check (a name that exists already holds the same content).
+    Anonymous { file: File, asset: PathBuf },
+    /// A temporary name, renamed once verified (filesystems without `O_TMPFILE`).
+    Named {
+        file: File,
+        part: PathBuf,
+        asset: PathBuf,
+    },
 }
 
 impl StoreSink<'_> {
@@ -250,11 +266,25 @@ impl StoreSink<'_> {
         self.failure = Some(StoreError::Io { path, source });
         io::Error::other(message)
     }
-}
 
-impl ContentSink for StoreSink<'_> {
-    fn begin(&mut self, entry: &IndexEntry) -> io::Result<()> {
-        let asset = self.store.asset_path(entry.digest);
+    fn open_anonymous(&mut self, asset: &Path) -> Option<File> {
+        use nix::{fcntl::OFlag, sys::stat::Mode};
+        if !self.anonymous {
+            return None;
+        }
+        let parent = asset.parent()?;
+        let flags = OFlag::O_TMPFILE | OFlag::O_WRONLY | OFlag::O_CLOEXEC;
+        match nix::fcntl::open(parent, flags, Mode::from_bits_truncate(ASSET_MODE)) {
+            Ok(descriptor) => Some(File::from(descriptor)),
+            Err(nix::errno::Errno::ENOENT) => None,
+            Err(_) => {
+                self.anonymous = false;
+                None
+            }
+        }
+    }
+
+    fn open_named(&mut self, asset: PathBuf) -> io::Result<()> {
         if asset.exists() {
             // Already stored (assets only appear complete and verified): verify and drop.
             self.current = None;
@@ -278,37 +308,85 @@ impl ContentSink for StoreSink<'_> {
         };
         match opened {
             Ok(file) => {
-                self.current = Some((file, part, asset));
+                self.current = Some(Pending::Named { file, part, asset });
                 Ok(())
             }
             Err(error) => Err(self.fail(part, error)),
         }
     }
+}
+
+/// Give an unnamed file its name; an existing name already holds the same content.
+fn link_anonymous(file: &File, asset: &Path) -> io::Result<()> {
+    use nix::{
+        fcntl::{AT_FDCWD, AtFlags},
+        unistd::linkat,
+    };
+    match linkat(file, "", AT_FDCWD, asset, AtFlags::AT_EMPTY_PATH) {
+        Ok(()) | Err(nix::errno::Errno::EEXIST) => Ok(()),
+        // Without CAP_DAC_READ_SEARCH, link through /proc instead.
+        Err(nix::errno::Errno::EPERM) | Err(nix::errno::Errno::ENOENT) => {
+            use std::os::fd::AsRawFd;
+            let proc_path = format!("/proc/self/fd/{}", file.as_raw_fd());
+            match linkat(
+                AT_FDCWD,
+                proc_path.as_str(),
+                AT_FDCWD,
+                asset,
+                AtFlags::AT_SYMLINK_FOLLOW,
+            ) {
+                Ok(()) | Err(nix::errno::Errno::EEXIST) => Ok(()),
+                Err(errno) => Err(errno.into()),
+            }
+        }
+        Err(errno) => Err(errno.into()),
+    }
+}
+
+impl ContentSink for StoreSink<'_> {
+    fn begin(&mut self, entry: &IndexEntry) -> io::Result<()> {
+        let asset = self.store.asset_path(entry.digest);
+        match self.open_anonymous(&asset) {
+            Some(file) => {
+                self.current = Some(Pending::Anonymous { file, asset });
+                Ok(())
+            }
+            None => self.open_named(asset),
+        }
+    }
 
     fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
-        if let Some((file, _, _)) = &mut self.current {
-            file.write_all(bytes)?;
+        match &mut self.current {
+            Some(Pending::Anonymous { file, .. } | Pending::Named { file, .. }) => {
+                file.write_all(bytes)
+            }
+            None => Ok(()),
         }
-        Ok(())
     }
 
     fn finish(&mut self, _: &IndexEntry) -> io::Result<()> {
-        let Some((file, part, asset)) = self.current.take() else {
-            return Ok(());
-        };
-        let result = file
-            .set_permissions(fs::Permissions::from_mode(ASSET_MODE))
-            .and_then(|()| fs::rename(&part, &asset));
-        drop(file);
-        if let Err(error) = result {
-            let _ = fs::remove_file(&part);
-            return Err(self.fail(asset, error));
+        match self.current.take() {
+            None => Ok(()),
+            Some(Pending::Anonymous { file, asset }) => {
+                link_anonymous(&file, &asset).map_err(|error| self.fail(asset, error))
+            }
+            Some(Pending::Named { file, part, asset }) => {
+                let result = file
+                    .set_permissions(fs::Permissions::from_mode(ASSET_MODE))
+                    .and_then(|()| fs::rename(&part, &asset));
+                drop(file);
+                if let Err(error) = result {
+                    let _ = fs::remove_file(&part);
+                    return Err(self.fail(asset, error));
+                }
+                Ok(())
+            }
         }
-        Ok(())
     }
 
     fn abort(&mut self, _: &IndexEntry) {
-        if let Some((file, part, _)) = self.current.take() {
+        // An unnamed file vanishes when closed; a named one is removed.
+        if let Some(Pending::Named { file, part, .. }) = self.current.take() {
             drop(file);
             let _ = fs::remove_file(part);
         }

@@ -296,6 +296,11 @@ impl Moss {
         let Some(journal) =
             Journal::read(&journal_path).map_err(io_error("reading the journal", &journal_path))?
         else {
+            // A tree left in staging without a journal never reached the swap: drop it.
+            let staging = paths.staging().join("usr");
+            if staging.exists() {
+                remove_tree(&staging)?;
+            }
             return Ok(None);
         };
         let completed = self.active_state() == Some(journal.to);

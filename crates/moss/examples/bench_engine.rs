@@ -11,6 +11,8 @@
 //! Prints entries per second of the full blit and the ratio of the second small transaction to
 //! the whole install, plus peak resident memory.
 
+#![expect(clippy::print_stdout, reason = "the benchmark's report is its output")]
+
 use std::{
     path::PathBuf,
     sync::Arc,

@@ -175,7 +175,7 @@ async fn states_switch_reuse_roll_back_prune_and_verify() {
             .join("usr")
             .join(vfs3.iter().last().unwrap().0)
             .exists()
-            || vfs.len() > 0
+            || !vfs.is_empty()
     );
     moss.activate(3).await.unwrap();
     assert_eq!(snapshot(&root.join("usr")), snapshot(&full));

@@ -53,6 +53,9 @@ impl Default for WriteOptions {
     }
 }
 
+/// The index of a content payload, its header and the file holding its stored bytes.
+type EncodedContent = (Vec<IndexEntry>, (PayloadHeader, File));
+
 /// Collects payloads, then writes one archive.
 #[derive(Debug)]
 pub struct Writer {
@@ -204,7 +207,7 @@ impl Writer {
     }
 
     /// Stream every unique body through one compressor into a temporary file.
-    fn encode_content(&self) -> Result<Option<(Vec<IndexEntry>, (PayloadHeader, File))>> {
+    fn encode_content(&self) -> Result<Option<EncodedContent>> {
         let has_regular = self
             .layouts
             .iter()

@@ -32,6 +32,38 @@ struct Listed {
     id: String,
 }
 
+impl From<moss::engine::Installed> for Listed {
+    fn from(installed: moss::engine::Installed) -> Self {
+        let meta = installed.package.meta;
+        Self {
+            name: meta.name,
+            version: meta.version,
+            release: meta.release,
+            build_release: meta.build_release,
+            summary: meta.summary,
+            explicit: Some(installed.explicit),
+            repository: None,
+            id: installed.package.id,
+        }
+    }
+}
+
+impl From<moss::operations::Available> for Listed {
+    fn from(available: moss::operations::Available) -> Self {
+        let meta = available.meta;
+        Self {
+            id: meta.hash.clone().unwrap_or_default(),
+            name: meta.name,
+            version: meta.version,
+            release: meta.release,
+            build_release: meta.build_release,
+            summary: meta.summary,
+            explicit: None,
+            repository: Some(available.repository),
+        }
+    }
+}
+
 fn print_listing(listing: &[Listed], format: Format) -> anyhow::Result<()> {
     let mut stdout = std::io::stdout().lock();
     match format {
@@ -69,16 +101,7 @@ pub async fn list(moss: &Moss, command: &ListCommand) -> anyhow::Result<()> {
                 .await?
                 .into_iter()
                 .filter(|installed| !arguments.explicit || installed.explicit)
-                .map(|installed| Listed {
-                    name: installed.package.meta.name,
-                    version: installed.package.meta.version,
-                    release: installed.package.meta.release,
-                    build_release: installed.package.meta.build_release,
-                    summary: installed.package.meta.summary,
-                    explicit: Some(installed.explicit),
-                    repository: None,
-                    id: installed.package.id,
-                })
+                .map(Listed::from)
                 .collect();
             print_listing(&listing, arguments.format)
         }
@@ -87,16 +110,7 @@ pub async fn list(moss: &Moss, command: &ListCommand) -> anyhow::Result<()> {
                 .available()
                 .await?
                 .into_iter()
-                .map(|available| Listed {
-                    id: available.meta.hash.clone().unwrap_or_default(),
-                    name: available.meta.name,
-                    version: available.meta.version,
-                    release: available.meta.release,
-                    build_release: available.meta.build_release,
-                    summary: available.meta.summary,
-                    explicit: None,
-                    repository: Some(available.repository),
-                })
+                .map(Listed::from)
                 .collect();
             listing.sort_by(|a, b| a.name.cmp(&b.name));
             print_listing(&listing, arguments.format)
@@ -334,16 +348,7 @@ pub async fn search(moss: &Moss, arguments: &SearchArguments) -> anyhow::Result<
         .await?
         .into_iter()
         .filter(|installed| hit(&installed.package.meta))
-        .map(|installed| Listed {
-            name: installed.package.meta.name,
-            version: installed.package.meta.version,
-            release: installed.package.meta.release,
-            build_release: installed.package.meta.build_release,
-            summary: installed.package.meta.summary,
-            explicit: Some(installed.explicit),
-            repository: None,
-            id: installed.package.id,
-        })
+        .map(Listed::from)
         .collect();
     if !arguments.installed {
         listing.extend(
@@ -351,16 +356,7 @@ pub async fn search(moss: &Moss, arguments: &SearchArguments) -> anyhow::Result<
                 .await?
                 .into_iter()
                 .filter(|available| hit(&available.meta))
-                .map(|available| Listed {
-                    id: available.meta.hash.clone().unwrap_or_default(),
-                    name: available.meta.name,
-                    version: available.meta.version,
-                    release: available.meta.release,
-                    build_release: available.meta.build_release,
-                    summary: available.meta.summary,
-                    explicit: None,
-                    repository: Some(available.repository),
-                }),
+                .map(Listed::from),
         );
     }
     // Name matches first, then summary matches.

@@ -215,27 +215,42 @@ impl Database {
         rows.into_iter().map(stored_package).collect()
     }
 
+    /// Rows of `select (?, ?, ...)` for every id, one query per chunk of ids rather than per id:
+    /// a state of 2,000 packages is a handful of queries.
+    async fn rows_with_ids(
+        &self,
+        select: &str,
+        ids: &[String],
+        action: &str,
+    ) -> Result<Vec<sqlx::sqlite::SqliteRow>, DatabaseError> {
+        let mut rows = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(500) {
+            let placeholders = vec!["?"; chunk.len()].join(",");
+            // The statement text holds only placeholders; the ids are bound.
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(format!("{select} ({placeholders})")));
+            for id in chunk {
+                query = query.bind(id);
+            }
+            rows.extend(query.fetch_all(&self.pool).await.map_err(context(action))?);
+        }
+        Ok(rows)
+    }
+
     /// Packages by id; unknown ids are skipped.
     pub async fn packages_by_id(
         &self,
         ids: &[String],
     ) -> Result<Vec<StoredPackage>, DatabaseError> {
         let mut found = Vec::with_capacity(ids.len());
-        for chunk in ids.chunks(500) {
-            let placeholders = vec!["?"; chunk.len()].join(",");
-            let sql =
-                format!("SELECT id, meta, origin, uri FROM package WHERE id IN ({placeholders})");
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for id in chunk {
-                query = query.bind(id);
-            }
-            for row in query
-                .fetch_all(&self.pool)
-                .await
-                .map_err(context("looking up packages"))?
-            {
-                found.push(stored_package(row)?);
-            }
+        for row in self
+            .rows_with_ids(
+                "SELECT id, meta, origin, uri FROM package WHERE id IN",
+                ids,
+                "looking up packages",
+            )
+            .await?
+        {
+            found.push(stored_package(row)?);
         }
         Ok(found)
     }
@@ -246,25 +261,16 @@ impl Database {
         ids: &[String],
     ) -> Result<Vec<(String, Vec<Layout>)>, DatabaseError> {
         // One query per chunk, not per package: a state of 2,000 packages is a handful of queries.
-        let mut blobs: std::collections::HashMap<String, Vec<u8>> =
-            std::collections::HashMap::with_capacity(ids.len());
-        for chunk in ids.chunks(500) {
-            let placeholders = vec!["?"; chunk.len()].join(",");
-            // The statement text holds only placeholders; the ids are bound.
-            let sql =
-                format!("SELECT package_id, data FROM layout WHERE package_id IN ({placeholders})");
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for id in chunk {
-                query = query.bind(id);
-            }
-            for row in query
-                .fetch_all(&self.pool)
-                .await
-                .map_err(context("reading layouts"))?
-            {
-                blobs.insert(row.get(0), row.get(1));
-            }
-        }
+        let blobs: std::collections::HashMap<String, Vec<u8>> = self
+            .rows_with_ids(
+                "SELECT package_id, data FROM layout WHERE package_id IN",
+                ids,
+                "reading layouts",
+            )
+            .await?
+            .into_iter()
+            .map(|row| (row.get(0), row.get(1)))
+            .collect();
         ids.iter()
             .map(|id| {
                 let data = blobs.get(id).ok_or_else(|| DatabaseError {

@@ -4,10 +4,12 @@
 //! cargo bench -p stone --bench extract
 //! ```
 //!
-//! The package (about 238 MiB of plain content in ~9.6k files, realistic size model) is
+//! The package (208.5 MiB of plain content in 8 778 unique bodies, realistic size model) is
 //! generated once with `../shared/bench/stonegen.py` into `target/stone-bench/`; set
 //! `STONE_BENCH_FILE` to measure another stone, `STONE_BENCH_TMP` to extract somewhere other
-//! than the system temp dir. Throughput is plain content bytes per second in every group:
+//! than the system temp dir (e.g. `/dev/shm`, where file creation costs microseconds rather than
+//! whatever the disk's filesystem charges). Throughput is plain content bytes per second in
+//! every group:
 //!
 //! * `raw_zstd`: the content payload decompressed by the zstd crate, output discarded;
 //! * `extract_files`: the reader's full path writing one file per index entry;

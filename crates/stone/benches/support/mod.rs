@@ -19,8 +19,9 @@ use std::{
 
 use stone::{Archive, ContentPayload, ContentSink, DiscardSink, IndexEntry};
 
-/// stonegen arguments of the benchmark package: one package, ~10k files, realistic sizes
-/// (about 238 MiB of plain content, 119 MiB stored, zstd level 3).
+/// stonegen arguments of the benchmark package: one package, 10k layout files, realistic sizes:
+/// 9 588 regular files, 8 778 unique bodies (index entries), 208.5 MiB of plain content,
+/// 118.8 MiB stored (zstd level 3).
 const SEED: u32 = 42;
 const FILES: u32 = 10_000;
 

@@ -20,7 +20,6 @@
 use std::{
     fs::{self, File, OpenOptions},
     io,
-    os::fd::AsFd,
     path::{Path, PathBuf},
 };
 
@@ -198,7 +197,6 @@ impl Installation {
             }
             Err(source) => return Err(io(&version_path)(source)),
         }
-        let _ = lock.as_fd();
         Ok(Self { paths, _lock: lock })
     }
 

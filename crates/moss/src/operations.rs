@@ -172,7 +172,21 @@ impl Moss {
             }
             removal.extend(matching.into_iter().map(|candidate| candidate.id.clone()));
         }
-        // Everything whose dependency is only provided by removed packages goes too.
+        // Everything whose dependency is only provided by removed packages goes too. Providers
+        // are indexed once, so this stays linear in the number of dependencies per round.
+        let mut providers: HashMap<&Dependency, Vec<&str>> = HashMap::new();
+        let names: Vec<Dependency> = candidates
+            .iter()
+            .map(|candidate| Dependency::name(candidate.name.clone()))
+            .collect();
+        for (candidate, name) in candidates.iter().zip(&names) {
+            for provided in std::iter::once(name).chain(&candidate.provides) {
+                providers
+                    .entry(provided)
+                    .or_default()
+                    .push(candidate.id.as_str());
+            }
+        }
         loop {
             let before = removal.len();
             for candidate in &candidates {
@@ -180,14 +194,9 @@ impl Moss {
                     continue;
                 }
                 let broken = candidate.depends.iter().any(|dependency| {
-                    let providers: Vec<&Candidate> = candidates
-                        .iter()
-                        .filter(|other| provides(other, dependency))
-                        .collect();
-                    !providers.is_empty()
-                        && providers
-                            .iter()
-                            .all(|provider| removal.contains(&provider.id))
+                    providers
+                        .get(dependency)
+                        .is_some_and(|ids| ids.iter().all(|id| removal.contains(*id)))
                 });
                 if broken {
                     removal.insert(candidate.id.clone());

@@ -15,7 +15,7 @@ use std::{io::Write, path::PathBuf, process::ExitCode, sync::Arc};
 use clap::Parser;
 use moss::Moss;
 
-use crate::cli::{CacheCommand, Cli, Command};
+use crate::cli::{CacheCommand, Cli, Command, RepoCommand, StateCommand};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -49,11 +49,27 @@ fn run_engine(cli: &Cli) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let moss = Moss::open(root, Arc::new(progress::Progress::new())).await?;
+        let reporter = Arc::new(progress::Progress::new());
+        let moss = if reads_only(&cli.command) {
+            Moss::open_for_reading(root, reporter).await?
+        } else {
+            Moss::open(root, reporter).await?
+        };
         let result = dispatch(&moss, cli).await;
         moss.database().close().await;
         result
     })
+}
+
+/// Queries share the installation with each other; changes take it for themselves.
+fn reads_only(command: &Command) -> bool {
+    match command {
+        Command::List(_) | Command::Info(_) | Command::Search(_) | Command::SearchFile(_) => true,
+        Command::State(StateCommand::List(_) | StateCommand::Active(_)) => true,
+        Command::State(StateCommand::Verify { fix, .. }) => !fix,
+        Command::Repo(RepoCommand::List(_)) => true,
+        _ => false,
+    }
 }
 
 async fn dispatch(moss: &Moss, cli: &Cli) -> anyhow::Result<()> {

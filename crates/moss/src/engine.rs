@@ -116,7 +116,30 @@ impl Moss {
         root: impl Into<PathBuf>,
         reporter: SharedReporter,
     ) -> Result<Self, EngineError> {
-        let installation = Installation::open_waiting(root)?;
+        Self::open_with(Installation::open_waiting(root)?, reporter, true).await
+    }
+
+    /// Open for queries only, under a shared lock: readers run side by side and writers wait for
+    /// them. An installation that needs recovery or a new database is opened for writing instead.
+    pub async fn open_for_reading(
+        root: impl Into<PathBuf>,
+        reporter: SharedReporter,
+    ) -> Result<Self, EngineError> {
+        let root = root.into();
+        let installation = Installation::open_shared(&root)?;
+        let paths = installation.paths();
+        if paths.journal().exists() || !paths.database().exists() {
+            drop(installation);
+            return Self::open(root, reporter).await;
+        }
+        Self::open_with(installation, reporter, false).await
+    }
+
+    async fn open_with(
+        installation: Installation,
+        reporter: SharedReporter,
+        writer: bool,
+    ) -> Result<Self, EngineError> {
         let db = Database::open(&installation.paths().database()).await?;
         let store = Store::new(installation.paths().assets());
         let assets = installation.paths().assets();
@@ -130,7 +153,10 @@ impl Moss {
             reporter,
             recovery: None,
         };
-        moss.recovery = moss.recover().await?;
+        // Recovery changes the installation: only a writer does it (a reader found no journal).
+        if writer {
+            moss.recovery = moss.recover().await?;
+        }
         if let Some(recovery) = &moss.recovery {
             moss.reporter.report(Event::Warning {
                 message: if recovery.completed {

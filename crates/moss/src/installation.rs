@@ -129,15 +129,21 @@ impl Installation {
     /// Open (and create, for an empty directory) the installation at `root`, taking the lock.
     /// Fails at once with [`InstallationError::Locked`] when another process holds it.
     pub fn open(root: impl Into<PathBuf>) -> Result<Self, InstallationError> {
-        Self::open_with(root, false)
+        Self::open_with(root, FlockArg::LockExclusiveNonblock)
     }
 
     /// Like [`Installation::open`] but waits for the lock.
     pub fn open_waiting(root: impl Into<PathBuf>) -> Result<Self, InstallationError> {
-        Self::open_with(root, true)
+        Self::open_with(root, FlockArg::LockExclusive)
     }
 
-    fn open_with(root: impl Into<PathBuf>, wait: bool) -> Result<Self, InstallationError> {
+    /// Open for reading only: a shared lock, held by any number of readers at once, that keeps
+    /// writers out (so a reader never sees a switch half done) without serialising readers.
+    pub fn open_shared(root: impl Into<PathBuf>) -> Result<Self, InstallationError> {
+        Self::open_with(root, FlockArg::LockShared)
+    }
+
+    fn open_with(root: impl Into<PathBuf>, argument: FlockArg) -> Result<Self, InstallationError> {
         let root: PathBuf = root.into();
         if !root.is_dir() {
             return Err(InstallationError::NotADirectory(root));
@@ -169,11 +175,6 @@ impl Installation {
             .write(true)
             .open(&lock_path)
             .map_err(io(&lock_path))?;
-        let argument = if wait {
-            FlockArg::LockExclusive
-        } else {
-            FlockArg::LockExclusiveNonblock
-        };
         let lock = Flock::lock(file, argument).map_err(|(_, errno)| match errno {
             nix::errno::Errno::EWOULDBLOCK => InstallationError::Locked(paths.root.clone()),
             other => InstallationError::Io {

@@ -270,3 +270,34 @@ async fn an_interrupted_switch_is_finished_or_undone_at_open() {
     let _ = ids;
     moss.database().close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readers_share_the_installation_and_keep_writers_out() {
+    let work = tempfile::tempdir().unwrap();
+    let root = work.path().join("root");
+    fs::create_dir(&root).unwrap();
+    // The first open creates the database (as a writer).
+    Moss::open(&root, Arc::new(Silent))
+        .await
+        .unwrap()
+        .database()
+        .close()
+        .await;
+    let first = Moss::open_for_reading(&root, Arc::new(Silent))
+        .await
+        .unwrap();
+    let second = Moss::open_for_reading(&root, Arc::new(Silent))
+        .await
+        .unwrap();
+    assert!(first.installed().await.unwrap().is_empty());
+    assert!(second.installed().await.unwrap().is_empty());
+    let writer = moss::installation::Installation::open(&root).unwrap_err();
+    assert!(
+        writer.to_string().contains("another moss process"),
+        "{writer}"
+    );
+    first.database().close().await;
+    second.database().close().await;
+    drop((first, second));
+    assert!(moss::installation::Installation::open(&root).is_ok());
+}

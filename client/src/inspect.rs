@@ -132,7 +132,14 @@ pub fn report(path: &Path) -> anyhow::Result<Report> {
 }
 
 fn layout_report(layout: &stone::Layout) -> LayoutReport {
-    let path = |target: &str| format!("/usr/{target}");
+    // Targets are relative to /usr; an absolute one (hostile or legacy) is shown as it is.
+    let path = |target: &str| {
+        if target.starts_with('/') {
+            target.to_owned()
+        } else {
+            format!("/usr/{target}")
+        }
+    };
     let (path, digest, target) = match &layout.entry {
         Entry::Regular { digest, target } => (path(target), Some(format!("{digest:032x}")), None),
         Entry::Symlink { source, target } => (path(target), None, Some(source.clone())),

@@ -104,6 +104,19 @@ impl<'a> Blitter<'a> {
         Ok(stats)
     }
 
+    /// Create these entries (parents first) in the existing tree `usr`; returns how many.
+    pub fn create_all(
+        &mut self,
+        usr: &Path,
+        entries: &[(&String, &Node)],
+    ) -> Result<u64, BlitError> {
+        let tree = open_tree(usr)?;
+        for (path, node) in entries {
+            self.create(&tree, usr, path, node)?;
+        }
+        Ok(entries.len() as u64)
+    }
+
     /// Turn `usr`, which holds `old`, into a tree holding exactly `new`, touching only differences.
     pub fn update(&mut self, old: &Vfs, new: &Vfs, usr: &Path) -> Result<BlitStats, BlitError> {
         let tree = open_tree(usr)?;

@@ -7,6 +7,7 @@ pub mod engine;
 pub mod events;
 pub mod extract;
 pub mod failpoint;
+mod incremental;
 pub mod installation;
 pub mod journal;
 pub mod layout_rules;

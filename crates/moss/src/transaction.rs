@@ -112,6 +112,16 @@ impl Moss {
         } else {
             None
         };
+        // A target that only adds packages to the base is built from the base tree on disk,
+        // touching and reading only what the added packages bring.
+        if record
+            && let Some(base_state) = &base
+            && let Some(blit) = self.try_add_only(&state, base_state).await?
+        {
+            return self
+                .promote(state, record, previous, Some(base_state.id), blit, started)
+                .await;
+        }
         let cached_base = base.as_ref().map(|base_state| {
             let cache = tree_cache(&paths.trees(), base_state.id);
             tokio::task::spawn_blocking(move || {
@@ -174,6 +184,29 @@ impl Moss {
             })??
             .0
         };
+        self.promote(
+            state,
+            record,
+            previous,
+            base.map(|base_state| base_state.id),
+            blit,
+            started,
+        )
+        .await
+    }
+
+    /// Swap the tree in staging in: flush, journal, exchange, record, archive.
+    pub(crate) async fn promote(
+        &self,
+        state: State,
+        record: bool,
+        previous: Option<u64>,
+        reused: Option<u64>,
+        blit: BlitStats,
+        started: std::time::Instant,
+    ) -> Result<Switch, EngineError> {
+        let paths = self.installation.paths().clone();
+        let staging_usr = paths.staging().join("usr");
         self.reporter
             .report(Event::PhaseFinished { phase: Phase::Blit });
         tracing::debug!(elapsed = ?started.elapsed(), ?blit, "blitted");
@@ -214,7 +247,7 @@ impl Moss {
         Ok(Switch {
             state: state.id,
             previous,
-            reused: base.map(|base_state| base_state.id),
+            reused,
             blit,
         })
     }
@@ -280,7 +313,7 @@ fn next_state_id(states: &[State], trees: &Path, active: Option<u64>) -> u64 {
     recorded.max(archived).max(active.unwrap_or(0)) + 1
 }
 
-fn write_state_id(usr: &Path, id: u64) -> Result<(), EngineError> {
+pub(crate) fn write_state_id(usr: &Path, id: u64) -> Result<(), EngineError> {
     let path = usr.join(".stateID");
     let temporary = usr.join(".stateID.part");
     fs::write(&temporary, id.to_string()).map_err(io_error("writing the state id", &temporary))?;

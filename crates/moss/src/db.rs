@@ -14,7 +14,8 @@ use sqlx::{
 use stone::{Layout, Package};
 
 /// Migrations, in order; `user_version` holds how many were applied.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE package (
     id        TEXT PRIMARY KEY NOT NULL,  -- SHA-256 of the .stone
     name      TEXT NOT NULL,
@@ -42,7 +43,14 @@ CREATE TABLE state_selection (
     PRIMARY KEY (state_id, package_id)
 );
 CREATE INDEX state_selection_package ON state_selection(package_id);
-"#];
+"#,
+    r#"
+CREATE TABLE asset (
+    digest TEXT PRIMARY KEY NOT NULL,     -- XXH3-128, 32 hex digits (the store key)
+    blake3 TEXT NOT NULL                  -- BLAKE3 of the body, 64 hex digits
+);
+"#,
+];
 
 /// A database failure, naming what was being done.
 #[derive(Debug, thiserror::Error)]
@@ -204,6 +212,75 @@ impl Database {
             .commit()
             .await
             .map_err(context("committing packages"))
+    }
+
+    /// Record the BLAKE3 of store files (first record wins: the content of a key never changes).
+    pub async fn add_asset_hashes(&self, hashes: &[(u128, [u8; 32])]) -> Result<(), DatabaseError> {
+        let mut transaction = self
+            .pool
+            .begin()
+            .await
+            .map_err(context("recording asset hashes"))?;
+        for (digest, blake3) in hashes {
+            sqlx::query("INSERT OR IGNORE INTO asset (digest, blake3) VALUES (?, ?)")
+                .bind(format!("{digest:032x}"))
+                .bind(crate::store::hex(blake3))
+                .execute(&mut *transaction)
+                .await
+                .map_err(context("recording asset hashes"))?;
+        }
+        transaction
+            .commit()
+            .await
+            .map_err(context("committing asset hashes"))
+    }
+
+    /// The recorded BLAKE3 of every store file, by XXH3-128 digest.
+    pub async fn asset_hashes(
+        &self,
+    ) -> Result<std::collections::HashMap<u128, String>, DatabaseError> {
+        let rows = sqlx::query("SELECT digest, blake3 FROM asset")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(context("reading asset hashes"))?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|row| {
+                let digest: String = row.get(0);
+                u128::from_str_radix(&digest, 16)
+                    .ok()
+                    .map(|digest| (digest, row.get(1)))
+            })
+            .collect())
+    }
+
+    /// Forget the hashes of store files no longer referenced (their files are gone).
+    pub async fn retain_asset_hashes(
+        &self,
+        referenced: &std::collections::HashSet<u128>,
+    ) -> Result<(), DatabaseError> {
+        let unreferenced: Vec<u128> = self
+            .asset_hashes()
+            .await?
+            .into_keys()
+            .filter(|digest| !referenced.contains(digest))
+            .collect();
+        let mut transaction = self
+            .pool
+            .begin()
+            .await
+            .map_err(context("forgetting asset hashes"))?;
+        for digest in unreferenced {
+            sqlx::query("DELETE FROM asset WHERE digest = ?")
+                .bind(format!("{digest:032x}"))
+                .execute(&mut *transaction)
+                .await
+                .map_err(context("forgetting asset hashes"))?;
+        }
+        transaction
+            .commit()
+            .await
+            .map_err(context("committing asset hashes"))
     }
 
     /// Every package the store holds.

@@ -276,6 +276,11 @@ impl Moss {
             })
             .collect();
         self.db.add_packages(&records).await?;
+        let hashes: Vec<(u128, [u8; 32])> = unpacked
+            .iter()
+            .flat_map(|(unpacked, _)| unpacked.blake3.iter().copied())
+            .collect();
+        self.db.add_asset_hashes(&hashes).await?;
         tracing::debug!(elapsed = ?started.elapsed(), "packages recorded");
         crate::failpoint::point("unpacked");
         Ok(unpacked.into_iter().map(|(unpacked, _)| unpacked).collect())

@@ -1,14 +1,15 @@
 //! State maintenance: prune, garbage collection and verification.
 
 use std::{
-    collections::HashSet,
+    collections::{HashMap, HashSet},
     fs,
-    io::Read,
+    io::{self, Read},
     path::{Path, PathBuf},
 };
 
 use crate::{
     engine::{EngineError, Moss, io_error, remove_tree},
+    store::Store,
     vfs::{Kind, Vfs},
 };
 
@@ -97,6 +98,15 @@ impl Moss {
                 _ => None,
             })
             .collect();
+        let referenced_digests: HashSet<u128> = layouts
+            .iter()
+            .flat_map(|(_, layouts)| layouts.iter())
+            .filter_map(|layout| match &layout.entry {
+                stone::Entry::Regular { digest, .. } => Some(*digest),
+                _ => None,
+            })
+            .collect();
+        self.db.retain_asset_hashes(&referenced_digests).await?;
         let packages: HashSet<String> = self
             .db
             .packages()
@@ -137,47 +147,69 @@ impl Moss {
     pub async fn verify(&self) -> Result<Vec<Issue>, EngineError> {
         let active = self.active_state();
         let mut issues = Vec::new();
-        let mut checked_assets = HashSet::new();
+        // Which states and packages use each store file, for the report.
+        let mut users: HashMap<u128, (HashSet<u64>, HashSet<String>)> = HashMap::new();
+        let mut trees = Vec::new();
         for state in self.db.states().await? {
             let vfs = self.compose(&state.selections).await?;
+            for (_, node) in vfs.iter() {
+                if let Kind::Regular(digest) = node.kind {
+                    let entry = users.entry(digest).or_default();
+                    entry.0.insert(state.id);
+                    if let Some(package) = &node.package {
+                        entry.1.insert(package.to_string());
+                    }
+                }
+            }
             let tree = if Some(state.id) == active {
                 Some(self.installation.paths().usr())
             } else {
                 let archived = self.installation.paths().archive(state.id).join("usr");
                 archived.exists().then_some(archived)
             };
+            if let Some(tree) = tree {
+                trees.push((state.id, tree, vfs));
+            }
+        }
+        let recorded = self.db.asset_hashes().await?;
+        let store = self.store.clone();
+        let digests: Vec<u128> = users.keys().copied().collect();
+        let store_issues =
+            tokio::task::spawn_blocking(move || check_store(&store, &digests, &recorded))
+                .await
+                .map_err(|error| {
+                    EngineError::Other(format!("verification was interrupted: {error}"))
+                })?;
+        for mut issue in store_issues {
+            if let Some((states, packages)) = issue.digest.and_then(|digest| users.get(&digest)) {
+                let mut states: Vec<u64> = states.iter().copied().collect();
+                states.sort_unstable();
+                let mut packages: Vec<String> = packages.iter().cloned().collect();
+                packages.sort();
+                issue.problem = format!(
+                    "{} (used by {} in states {})",
+                    issue.problem,
+                    packages.join(", "),
+                    states
+                        .iter()
+                        .map(u64::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
+            issues.push(issue);
+        }
+        let damaged: std::sync::Arc<HashSet<u128>> =
+            std::sync::Arc::new(issues.iter().filter_map(|issue| issue.digest).collect());
+        for (id, tree, vfs) in trees {
             let store = self.store.clone();
-            let digests: Vec<u128> = vfs
-                .iter()
-                .filter_map(|(_, node)| match node.kind {
-                    Kind::Regular(digest) => Some(digest),
-                    _ => None,
-                })
-                .filter(|digest| checked_assets.insert(*digest))
-                .collect();
-            let id = state.id;
-            let found = tokio::task::spawn_blocking(move || {
-                let mut issues = Vec::new();
-                for digest in digests {
-                    let path = store.asset_path(digest);
-                    if let Some(problem) = check_file(&path, digest) {
-                        issues.push(Issue {
-                            state: None,
-                            path: path.display().to_string(),
-                            problem,
-                            digest: Some(digest),
-                        });
-                    }
-                }
-                if let Some(tree) = tree {
-                    issues.extend(check_tree(id, &tree, &vfs));
-                }
-                issues
-            })
-            .await
-            .map_err(|error| {
-                EngineError::Other(format!("verification was interrupted: {error}"))
-            })?;
+            let damaged = damaged.clone();
+            let found =
+                tokio::task::spawn_blocking(move || check_tree(&store, &damaged, id, &tree, &vfs))
+                    .await
+                    .map_err(|error| {
+                        EngineError::Other(format!("verification was interrupted: {error}"))
+                    })?;
             issues.extend(found);
         }
         Ok(issues)
@@ -298,6 +330,67 @@ fn sweep(
     Ok(())
 }
 
+/// Check every store file (and its permission variants) on all cores: against its recorded BLAKE3
+/// when there is one, else against its XXH3-128 key.
+fn check_store(store: &Store, digests: &[u128], recorded: &HashMap<u128, String>) -> Vec<Issue> {
+    let workers = std::thread::available_parallelism().map_or(2, |count| count.get());
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let found = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| {
+                loop {
+                    let position = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(&digest) = digests.get(position) else {
+                        return;
+                    };
+                    let asset = store.asset_path(digest);
+                    let mut files = vec![asset.clone()];
+                    if let (Some(parent), Some(name)) = (asset.parent(), asset.file_name()) {
+                        let prefix = format!("{}.", name.to_string_lossy());
+                        for entry in fs::read_dir(parent).into_iter().flatten().flatten() {
+                            if entry.file_name().to_string_lossy().starts_with(&prefix) {
+                                files.push(entry.path());
+                            }
+                        }
+                    }
+                    for path in files {
+                        let problem = match recorded.get(&digest) {
+                            Some(blake3) => check_blake3(&path, blake3),
+                            None => check_file(&path, digest),
+                        };
+                        if let Some(problem) = problem {
+                            found.lock().expect("issues").push(Issue {
+                                state: None,
+                                path: path.display().to_string(),
+                                problem,
+                                digest: Some(digest),
+                            });
+                        }
+                    }
+                }
+            });
+        }
+    });
+    let mut issues = found.into_inner().expect("issues");
+    issues.sort_by(|a, b| a.path.cmp(&b.path));
+    issues
+}
+
+fn check_blake3(path: &Path, expected: &str) -> Option<String> {
+    let mut file = match fs::File::open(path) {
+        Ok(file) => file,
+        Err(_) => return Some("missing".to_owned()),
+    };
+    let mut hasher = blake3::Hasher::new();
+    if let Err(error) = io::copy(&mut file, &mut hasher) {
+        return Some(format!("unreadable ({error})"));
+    }
+    let actual = hasher.finalize().to_hex();
+    (actual.as_str() != expected)
+        .then(|| format!("corrupt: BLAKE3 is {actual}, recorded {expected}"))
+}
+
 fn check_file(path: &Path, digest: u128) -> Option<String> {
     let mut file = match fs::File::open(path) {
         Ok(file) => file,
@@ -317,7 +410,25 @@ fn check_file(path: &Path, digest: u128) -> Option<String> {
         .then(|| format!("corrupt: content hashes to {actual:032x}, expected {digest:032x}"))
 }
 
-fn check_tree(state: u64, tree: &Path, vfs: &Vfs) -> Vec<Issue> {
+/// Whether a tree file is a hard link of the store file (or permission variant) for `digest`.
+fn linked_to_store(store: &Store, metadata: &fs::Metadata, digest: u128, mode: u32) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    [
+        store.asset_path(digest),
+        store.variant_path(digest, mode & 0o555),
+    ]
+    .iter()
+    .filter_map(|path| fs::metadata(path).ok())
+    .any(|stored| stored.dev() == metadata.dev() && stored.ino() == metadata.ino())
+}
+
+fn check_tree(
+    store: &Store,
+    damaged: &HashSet<u128>,
+    state: u64,
+    tree: &Path,
+    vfs: &Vfs,
+) -> Vec<Issue> {
     let mut issues = Vec::new();
     let mut issue = |path: &str, problem: String, digest: Option<u128>| {
         issues.push(Issue {
@@ -352,6 +463,15 @@ fn check_tree(state: u64, tree: &Path, vfs: &Vfs) -> Vec<Issue> {
             Kind::Regular(digest) => {
                 if !metadata.is_file() {
                     issue(path, "should be a regular file".to_owned(), None);
+                } else if linked_to_store(store, &metadata, *digest, node.mode) {
+                    // The same inode as a store file, whose content the store check read.
+                    if damaged.contains(digest) {
+                        issue(
+                            path,
+                            "corrupt: it is a link to a damaged store file".to_owned(),
+                            Some(*digest),
+                        );
+                    }
                 } else if let Some(problem) = check_file(&full, *digest) {
                     // Tree files are hard links into the store (a variant for modes other
                     // than 0444, which the store check does not read): the damage is the

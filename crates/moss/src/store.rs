@@ -71,6 +71,9 @@ pub struct Unpacked {
     pub layouts: Vec<Layout>,
     /// The stone it was read from.
     pub source: PathBuf,
+    /// BLAKE3 of every file body, by XXH3-128 digest: recorded so that verification can use a
+    /// cryptographic hash, not only the format's XXH3.
+    pub blake3: Vec<(u128, [u8; 32])>,
 }
 
 /// The content-addressed store of one installation.
@@ -198,6 +201,8 @@ impl Store {
             current: None,
             failure: None,
             anonymous: true,
+            hasher: blake3::Hasher::new(),
+            blake3: Vec::new(),
         };
         let result = archive.unpack(&mut sink);
         if let Some(failure) = sink.failure.take() {
@@ -209,6 +214,7 @@ impl Store {
             meta,
             layouts,
             source: stone_path.to_owned(),
+            blake3: sink.blake3,
         })
     }
 }
@@ -243,6 +249,8 @@ struct StoreSink<'a> {
     store: &'a Store,
     current: Option<Pending>,
     failure: Option<StoreError>,
+    hasher: blake3::Hasher,
+    blake3: Vec<(u128, [u8; 32])>,
     /// Whether the filesystem takes `O_TMPFILE` (cleared on the first refusal).
     anonymous: bool,
 }
@@ -345,6 +353,7 @@ fn link_anonymous(file: &File, asset: &Path) -> io::Result<()> {
 
 impl ContentSink for StoreSink<'_> {
     fn begin(&mut self, entry: &IndexEntry) -> io::Result<()> {
+        self.hasher.reset();
         let asset = self.store.asset_path(entry.digest);
         match self.open_anonymous(&asset) {
             Some(file) => {
@@ -356,6 +365,7 @@ impl ContentSink for StoreSink<'_> {
     }
 
     fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.hasher.update(bytes);
         match &mut self.current {
             Some(Pending::Anonymous { file, .. } | Pending::Named { file, .. }) => {
                 file.write_all(bytes)
@@ -364,7 +374,9 @@ impl ContentSink for StoreSink<'_> {
         }
     }
 
-    fn finish(&mut self, _: &IndexEntry) -> io::Result<()> {
+    fn finish(&mut self, entry: &IndexEntry) -> io::Result<()> {
+        self.blake3
+            .push((entry.digest, *self.hasher.finalize().as_bytes()));
         match self.current.take() {
             None => Ok(()),
             Some(Pending::Anonymous { file, asset }) => {

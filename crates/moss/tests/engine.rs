@@ -218,9 +218,10 @@ async fn states_switch_reuse_roll_back_prune_and_verify() {
     fs::write(&asset, damaged).unwrap();
     let issues = moss.verify().await.unwrap();
     assert!(
-        issues
-            .iter()
-            .any(|issue| issue.state.is_none() && issue.problem.starts_with("corrupt")),
+        issues.iter().any(|issue| issue.state.is_none()
+            && issue.problem.starts_with("corrupt: BLAKE3")
+            && issue.problem.contains("used by")
+            && issue.problem.contains("in states")),
         "{issues:?}"
     );
     let _ = path;

@@ -174,7 +174,7 @@ impl Moss {
         let recorded = self.db.asset_hashes().await?;
         let store = self.store.clone();
         let digests: Vec<u128> = users.keys().copied().collect();
-        let store_issues =
+        let (store_issues, inodes) =
             tokio::task::spawn_blocking(move || check_store(&store, &digests, &recorded))
                 .await
                 .map_err(|error| {
@@ -201,11 +201,12 @@ impl Moss {
         }
         let damaged: std::sync::Arc<HashSet<u128>> =
             std::sync::Arc::new(issues.iter().filter_map(|issue| issue.digest).collect());
+        let inodes = std::sync::Arc::new(inodes);
         for (id, tree, vfs) in trees {
-            let store = self.store.clone();
+            let inodes = inodes.clone();
             let damaged = damaged.clone();
             let found =
-                tokio::task::spawn_blocking(move || check_tree(&store, &damaged, id, &tree, &vfs))
+                tokio::task::spawn_blocking(move || check_tree(&inodes, &damaged, id, &tree, &vfs))
                     .await
                     .map_err(|error| {
                         EngineError::Other(format!("verification was interrupted: {error}"))
@@ -330,65 +331,109 @@ fn sweep(
     Ok(())
 }
 
-/// Check every store file (and its permission variants) on all cores: against its recorded BLAKE3
-/// when there is one, else against its XXH3-128 key.
-fn check_store(store: &Store, digests: &[u128], recorded: &HashMap<u128, String>) -> Vec<Issue> {
+/// Store files by inode: which digest each hard-linkable store file holds.
+type StoreInodes = HashMap<(u64, u64), u128>;
+
+/// Check every store file the states use (canonical files and permission variants) on all cores:
+/// against its recorded BLAKE3 when there is one, else against its XXH3-128 key. The store is
+/// listed once (256 directories), not searched per file.
+fn check_store(
+    store: &Store,
+    digests: &[u128],
+    recorded: &HashMap<u128, String>,
+) -> (Vec<Issue>, StoreInodes) {
+    let needed: HashSet<u128> = digests.iter().copied().collect();
+    let mut files: Vec<(u128, std::path::PathBuf)> = Vec::with_capacity(digests.len());
+    let mut present: HashSet<u128> = HashSet::with_capacity(digests.len());
+    for directory in fs::read_dir(store.root()).into_iter().flatten().flatten() {
+        for entry in fs::read_dir(directory.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            let Some(digest) = name
+                .get(..32)
+                .and_then(|key| u128::from_str_radix(key, 16).ok())
+            else {
+                continue;
+            };
+            if needed.contains(&digest) && !name.ends_with(".part") {
+                if name.len() == 32 {
+                    present.insert(digest);
+                }
+                files.push((digest, entry.path()));
+            }
+        }
+    }
+    let mut issues: Vec<Issue> = digests
+        .iter()
+        .filter(|digest| !present.contains(digest))
+        .map(|digest| Issue {
+            state: None,
+            path: store.asset_path(*digest).display().to_string(),
+            problem: "missing".to_owned(),
+            digest: Some(*digest),
+        })
+        .collect();
     let workers = std::thread::available_parallelism().map_or(2, |count| count.get());
     let next = std::sync::atomic::AtomicUsize::new(0);
-    let found = std::sync::Mutex::new(Vec::new());
+    let found = std::sync::Mutex::new((Vec::new(), StoreInodes::with_capacity(files.len())));
     std::thread::scope(|scope| {
         for _ in 0..workers {
             scope.spawn(|| {
+                let mut local_issues = Vec::new();
+                let mut local_inodes = Vec::new();
                 loop {
                     let position = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    let Some(&digest) = digests.get(position) else {
-                        return;
+                    let Some((digest, path)) = files.get(position) else {
+                        break;
                     };
-                    let asset = store.asset_path(digest);
-                    let mut files = vec![asset.clone()];
-                    if let (Some(parent), Some(name)) = (asset.parent(), asset.file_name()) {
-                        let prefix = format!("{}.", name.to_string_lossy());
-                        for entry in fs::read_dir(parent).into_iter().flatten().flatten() {
-                            if entry.file_name().to_string_lossy().starts_with(&prefix) {
-                                files.push(entry.path());
-                            }
-                        }
-                    }
-                    for path in files {
-                        let problem = match recorded.get(&digest) {
-                            Some(blake3) => check_blake3(&path, blake3),
-                            None => check_file(&path, digest),
-                        };
-                        if let Some(problem) = problem {
-                            found.lock().expect("issues").push(Issue {
-                                state: None,
-                                path: path.display().to_string(),
-                                problem,
-                                digest: Some(digest),
-                            });
-                        }
+                    let (problem, inode) = match recorded.get(digest) {
+                        Some(blake3) => check_blake3(path, blake3),
+                        None => (check_file(path, *digest), None),
+                    };
+                    match problem {
+                        Some(problem) => local_issues.push(Issue {
+                            state: None,
+                            path: path.display().to_string(),
+                            problem,
+                            digest: Some(*digest),
+                        }),
+                        None => local_inodes.extend(inode.map(|inode| (inode, *digest))),
                     }
                 }
+                let mut shared = found.lock().expect("results");
+                shared.0.extend(local_issues);
+                shared.1.extend(local_inodes);
             });
         }
     });
-    let mut issues = found.into_inner().expect("issues");
+    let (found_issues, inodes) = found.into_inner().expect("results");
+    issues.extend(found_issues);
     issues.sort_by(|a, b| a.path.cmp(&b.path));
-    issues
+    (issues, inodes)
 }
 
-fn check_blake3(path: &Path, expected: &str) -> Option<String> {
+fn check_blake3(path: &Path, expected: &str) -> (Option<String>, Option<(u64, u64)>) {
+    use std::os::unix::fs::MetadataExt;
     let mut file = match fs::File::open(path) {
         Ok(file) => file,
-        Err(_) => return Some("missing".to_owned()),
+        Err(_) => return (Some("missing".to_owned()), None),
     };
+    let inode = file
+        .metadata()
+        .ok()
+        .map(|metadata| (metadata.dev(), metadata.ino()));
     let mut hasher = blake3::Hasher::new();
     if let Err(error) = io::copy(&mut file, &mut hasher) {
-        return Some(format!("unreadable ({error})"));
+        return (Some(format!("unreadable ({error})")), inode);
     }
     let actual = hasher.finalize().to_hex();
-    (actual.as_str() != expected)
-        .then(|| format!("corrupt: BLAKE3 is {actual}, recorded {expected}"))
+    let problem = (actual.as_str() != expected)
+        .then(|| format!("corrupt: BLAKE3 is {actual}, recorded {expected}"));
+    (problem, inode)
 }
 
 fn check_file(path: &Path, digest: u128) -> Option<String> {
@@ -410,25 +455,14 @@ fn check_file(path: &Path, digest: u128) -> Option<String> {
         .then(|| format!("corrupt: content hashes to {actual:032x}, expected {digest:032x}"))
 }
 
-/// Whether a tree file is a hard link of the store file (or permission variant) for `digest`.
-fn linked_to_store(store: &Store, metadata: &fs::Metadata, digest: u128, mode: u32) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    [
-        store.asset_path(digest),
-        store.variant_path(digest, mode & 0o555),
-    ]
-    .iter()
-    .filter_map(|path| fs::metadata(path).ok())
-    .any(|stored| stored.dev() == metadata.dev() && stored.ino() == metadata.ino())
-}
-
 fn check_tree(
-    store: &Store,
+    inodes: &StoreInodes,
     damaged: &HashSet<u128>,
     state: u64,
     tree: &Path,
     vfs: &Vfs,
 ) -> Vec<Issue> {
+    use std::os::unix::fs::MetadataExt;
     let mut issues = Vec::new();
     let mut issue = |path: &str, problem: String, digest: Option<u128>| {
         issues.push(Issue {
@@ -463,7 +497,7 @@ fn check_tree(
             Kind::Regular(digest) => {
                 if !metadata.is_file() {
                     issue(path, "should be a regular file".to_owned(), None);
-                } else if linked_to_store(store, &metadata, *digest, node.mode) {
+                } else if inodes.get(&(metadata.dev(), metadata.ino())) == Some(digest) {
                     // The same inode as a store file, whose content the store check read.
                     if damaged.contains(digest) {
                         issue(

@@ -151,6 +151,53 @@ impl<R: Read + Seek> Archive<R> {
         })
     }
 
+    /// Strict mode: everything in the archive must be something upstream's V1 reader knows
+    /// (file type, payload kinds and compressions, meta tags, primitive and dependency kinds,
+    /// layout entry types). Upstream skips unknown parts silently; this names them, so a writer
+    /// can prove that what it adds stays where upstream looks past it.
+    pub fn check_strict(&self) -> std::result::Result<(), Vec<String>> {
+        let mut unknown = Vec::new();
+        if let FileType::Unknown(byte) = self.file_type() {
+            unknown.push(format!("file type {byte}"));
+        }
+        for (index, payload) in self.payloads.iter().enumerate() {
+            if let Body::Skipped = payload.body {
+                unknown.push(format!(
+                    "payload #{index}: {} with {} compression",
+                    payload.header.kind, payload.header.compression
+                ));
+            }
+        }
+        for (index, records) in self.meta() {
+            for record in records {
+                if let Tag::Unknown(tag) = record.tag {
+                    unknown.push(format!("payload #{index}: meta tag {tag}"));
+                }
+                match &record.value {
+                    Value::Unknown { kind, .. } => {
+                        unknown.push(format!("payload #{index}: primitive kind {kind}"));
+                    }
+                    Value::Dependency(dependency) | Value::Provider(dependency) => {
+                        if let DependencyKind::Unknown(kind) = dependency.kind {
+                            unknown.push(format!("payload #{index}: dependency kind {kind}"));
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        for layout in self.layouts() {
+            if let Entry::Unknown { file_type, .. } = layout.entry {
+                unknown.push(format!("layout entry of file type {file_type}"));
+            }
+        }
+        if unknown.is_empty() {
+            Ok(())
+        } else {
+            Err(unknown)
+        }
+    }
+
     /// Stream the content into `sink`, cut by the index and verified entry by entry.
     /// An archive without content delivers nothing.
     pub fn unpack<S: ContentSink>(&mut self, sink: &mut S) -> Result<()> {

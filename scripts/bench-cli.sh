@@ -15,7 +15,7 @@ if [ ! -f "$work/corpus-200/stone.index" ]; then
 fi
 rm -rf "$work/root" && mkdir -p "$work/root"
 "$moss" index "$work/corpus-200" 2>/dev/null
-"$moss" -D "$work/root" repo add corpus "file://$work/corpus-200/stone.index" 2>/dev/null
+"$moss" -D "$work/root" repo add corpus "file://$work/corpus-200/stone.index" --unsigned 2>/dev/null
 names=$(python3 -c 'import json,sys; print(" ".join(p["name"] for p in json.load(open(sys.argv[1]))["package_list"]))' "$work/corpus-200/corpus.json")
 leaf=$(python3 - "$work/corpus-200/corpus.json" <<'PY'
 import json, sys

@@ -229,6 +229,13 @@ pub enum RepoCommand {
         /// A description.
         #[arg(short, long)]
         comment: Option<String>,
+        /// Pin a minisign public key the index must be signed with: the base64 key or the path
+        /// of a .pub file. Repeat for several keys (key rotation).
+        #[arg(long = "key", value_name = "PUBKEY", conflicts_with = "unsigned")]
+        keys: Vec<String>,
+        /// Add the repository without signature checks.
+        #[arg(long)]
+        unsigned: bool,
     },
     /// Remove a repository.
     Remove {
@@ -262,6 +269,13 @@ pub struct IndexArguments {
     /// Where to write stone.index (default: the same directory).
     #[arg(short, long)]
     pub output_dir: Option<PathBuf>,
+    /// Sign the index with this minisign secret key (unencrypted, `minisign -G -W`), writing
+    /// stone.index.minisig beside it.
+    #[arg(long, value_name = "KEYFILE")]
+    pub sign: Option<PathBuf>,
+    /// Days the signature stays valid.
+    #[arg(long, value_name = "DAYS", default_value_t = 30, requires = "sign")]
+    pub expires_in: u64,
 }
 
 /// `moss cache ...`.

@@ -427,7 +427,8 @@ pub async fn repo(moss: &Moss, command: &RepoCommand) -> anyhow::Result<()> {
                         .map(|repository| {
                             serde_json::json!({"id": repository.id, "uri": repository.uri.as_str(),
                                 "priority": repository.priority, "active": repository.active,
-                                "description": repository.description})
+                                "description": repository.description,
+                                "signed": repository.is_signed(), "keys": repository.keys})
                         })
                         .collect();
                     serde_json::to_writer_pretty(&mut stdout, &list)?;
@@ -445,9 +446,28 @@ pub async fn repo(moss: &Moss, command: &RepoCommand) -> anyhow::Result<()> {
             uri,
             priority,
             comment,
+            keys,
+            unsigned,
         } => {
-            moss.add_repository(name, uri, *priority, comment.as_deref().unwrap_or(""))
-                .await?;
+            if keys.is_empty() && !unsigned {
+                anyhow::bail!(
+                    "Repository `{name}` needs a signing key: pass --key PUBKEY (the minisign \
+                     public key or its .pub file) to check its signed index, or --unsigned to add \
+                     it without signature checks"
+                );
+            }
+            let keys = keys
+                .iter()
+                .map(|key| read_key(key))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            moss.add_repository(
+                name,
+                uri,
+                *priority,
+                comment.as_deref().unwrap_or(""),
+                &keys,
+            )
+            .await?;
             eprintln_text(&format!("{name} added"))?;
         }
         RepoCommand::Remove { name } => {
@@ -479,5 +499,26 @@ pub fn index(arguments: &IndexArguments) -> anyhow::Result<()> {
         "Indexed {} packages into {}",
         summary.packages.len(),
         summary.path.display()
-    ))
+    ))?;
+    if let Some(key) = &arguments.sign {
+        let validity = std::time::Duration::from_secs(arguments.expires_in.saturating_mul(86_400));
+        let signature = moss::repository::sign_index(&summary.path, key, validity)?;
+        eprintln_text(&format!(
+            "Signed it into {} (valid for {} days)",
+            signature.display(),
+            arguments.expires_in
+        ))?;
+    }
+    Ok(())
+}
+
+/// A `--key` argument: the path of a `.pub` file when one exists there, else the key itself.
+fn read_key(key: &str) -> anyhow::Result<String> {
+    let path = std::path::Path::new(key);
+    if path.is_file() {
+        std::fs::read_to_string(path)
+            .map_err(|error| anyhow::anyhow!("Cannot read the public key {key}: {error}"))
+    } else {
+        Ok(key.to_owned())
+    }
 }

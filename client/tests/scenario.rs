@@ -210,11 +210,25 @@ fn lifecycle() {
 
     let root = Root::new(work.join("root"));
     step("repo add / list");
-    root.ok(&["repo", "add", "test", &file_uri(&repo.join("stone.index"))]);
+    let refused = root.fails(&["repo", "add", "test", &file_uri(&repo.join("stone.index"))]);
+    let message = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        message.contains("--key") && message.contains("--unsigned"),
+        "{message}"
+    );
+    root.ok(&[
+        "repo",
+        "add",
+        "test",
+        &file_uri(&repo.join("stone.index")),
+        "--unsigned",
+    ]);
     let repositories = root.json(&["repo", "list"]);
     assert_eq!(repositories.as_array().unwrap().len(), 1, "{repositories}");
     assert_eq!(repositories[0]["id"], "test");
     assert_eq!(repositories[0]["active"], true);
+    assert_eq!(repositories[0]["signed"], false);
+    assert!(root.ok(&["repo", "list"]).contains("(unsigned)"));
     let available = root.json(&["list", "available"]);
     assert_eq!(names_of(&available), corpus.names());
     assert!(
@@ -667,7 +681,13 @@ fn crash_points() {
     ] {
         step(&format!("crash at {point} while installing {added}"));
         let root = Root::new(work.join(format!("root-{point}")));
-        root.ok(&["repo", "add", "test", &file_uri(&repo.join("stone.index"))]);
+        root.ok(&[
+            "repo",
+            "add",
+            "test",
+            &file_uri(&repo.join("stone.index")),
+            "--unsigned",
+        ]);
         root.ok(&["install", base, "-y"]);
         assert_eq!(root.active(), Some(1));
         let before = root.installed();
@@ -779,7 +799,13 @@ fn crash_points_during_rollback() {
     for point in ["blitted", "journaled", "swapped", "recorded", "archived"] {
         step(&format!("crash at {point} while rolling back from 2 to 1"));
         let root = Root::new(work.join(format!("root-{point}")));
-        root.ok(&["repo", "add", "test", &file_uri(&repo.join("stone.index"))]);
+        root.ok(&[
+            "repo",
+            "add",
+            "test",
+            &file_uri(&repo.join("stone.index")),
+            "--unsigned",
+        ]);
         root.ok(&["install", base, "-y"]);
         let one = root.installed();
         root.ok(&["install", extra, "-y"]);

@@ -20,16 +20,18 @@ impl Moss {
     }
 
     /// Add a repository (`file://`, `https://` URL or a local path to a `stone.index`) and
-    /// fetch its index.
+    /// fetch its index. `keys` are the pinned minisign public keys (base64 or `.pub` file text)
+    /// its index must be signed with; none for an unsigned repository.
     pub async fn add_repository(
         &self,
         id: &str,
         uri: &str,
         priority: u64,
         description: &str,
+        keys: &[String],
     ) -> Result<(), EngineError> {
         let url = parse_location(uri)?;
-        let repository = Repository::new(id, url, priority, description)?;
+        let repository = Repository::new(id, url, priority, description)?.with_keys(keys)?;
         repository::add(&self.installation.paths().root, &repository, AddMode::New)?;
         self.refresh(Some(id)).await
     }

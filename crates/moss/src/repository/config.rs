@@ -135,6 +135,14 @@ pub enum ConfigError {
         /// The URI.
         uri: String,
     },
+    /// A pinned public key is not a minisign public key.
+    #[error("Repository `{id}` has an invalid signing key: {problem}")]
+    InvalidKey {
+        /// The repository id.
+        id: String,
+        /// What is wrong with the key.
+        problem: super::signing::KeyError,
+    },
     /// [`add`] with [`AddMode::New`] for an id that exists.
     #[error(
         "Repository `{id}` already exists (defined in {defined}); remove it first or replace it \

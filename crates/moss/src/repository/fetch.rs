@@ -25,6 +25,7 @@ use super::{
     hex,
     index::IndexError,
     is_sha256_hex,
+    signing::SignatureProblem,
     transfer::{Request, Subject, Transfer, io_error, remove_part},
 };
 use crate::events::{Event, SharedReporter, Silent};
@@ -36,6 +37,8 @@ pub const DEFAULT_CONCURRENCY: usize = 8;
 pub const INDEX_FILE: &str = "stone.index";
 /// Name of the file beside the cached index that keeps its URL, `ETag` and `Last-Modified`.
 pub const INDEX_VALIDATORS_FILE: &str = "stone.index.json";
+/// Name of the verified signature kept beside the cached index of a signed repository.
+pub const INDEX_SIGNATURE_FILE: &str = "stone.index.minisig";
 
 /// Network settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -209,6 +212,19 @@ pub enum FetchError {
         url: String,
         /// What is wrong.
         source: Box<IndexError>,
+    },
+    /// A signed repository's index fails signature checks; the previous one is kept.
+    #[error(
+        "The index of repository `{repository}` downloaded from {url} is refused, so the previous \
+         index is kept: {problem}"
+    )]
+    Signature {
+        /// Repository id.
+        repository: String,
+        /// Where the index came from.
+        url: String,
+        /// Why it is refused.
+        problem: SignatureProblem,
     },
     /// A `PackageURI` cannot be resolved against the index URL.
     #[error("Cannot resolve the package URI {uri:?} against the index URL {index}: {reason}")]

@@ -5,6 +5,7 @@
 //! * [`fetch`] downloads indexes and packages over `file://`, `http://` and `https://` with
 //!   timeouts, retries, resumable transfers, SHA-256 verification and conditional index refresh.
 //! * [`index`] writes and checks `stone.index` repository indexes.
+//! * [`signing`] signs indexes with minisign and verifies them against pinned keys.
 //!
 //! Nothing here prints: progress goes through [`crate::events::Reporter`].
 
@@ -12,6 +13,7 @@ pub mod config;
 pub mod fetch;
 pub mod index;
 mod refresh;
+pub mod signing;
 mod transfer;
 
 use std::{
@@ -33,6 +35,7 @@ pub use fetch::{
     RefreshOutcome, cached_package_path, sha256_file,
 };
 pub use index::{IndexError, IndexSummary, IndexedPackage, read_index, write_index};
+pub use signing::{KeyError, SignError, SignatureProblem, SignedClaims, sign_index};
 
 /// One configured repository: a direct `stone.index` source.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,6 +50,9 @@ pub struct Repository {
     pub priority: u64,
     /// Inactive repositories are neither refreshed nor queried.
     pub active: bool,
+    /// Pinned minisign public keys (base64); an index must be signed by one of them. Empty for
+    /// an unsigned repository.
+    pub keys: Vec<String>,
 }
 
 impl Repository {
@@ -66,7 +72,32 @@ impl Repository {
             uri,
             priority,
             active: true,
+            keys: Vec::new(),
         })
+    }
+
+    /// The same repository with these pinned public keys (base64 or `.pub` file text), each
+    /// checked and normalised; duplicates are dropped.
+    pub fn with_keys<S: AsRef<str>>(mut self, keys: &[S]) -> Result<Self, ConfigError> {
+        let mut pinned: Vec<String> = Vec::new();
+        for key in keys {
+            let key = signing::parse_public_key(key.as_ref()).map_err(|problem| {
+                ConfigError::InvalidKey {
+                    id: self.id.clone(),
+                    problem,
+                }
+            })?;
+            if !pinned.contains(&key) {
+                pinned.push(key);
+            }
+        }
+        self.keys = pinned;
+        Ok(self)
+    }
+
+    /// Whether indexes of this repository must be signed.
+    pub fn is_signed(&self) -> bool {
+        !self.keys.is_empty()
     }
 
     /// Upstream's cache directory name for this repository under `/.moss/repo/`: XXH3-64 of
@@ -87,6 +118,11 @@ impl Repository {
 impl fmt::Display for Repository {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(formatter, "{} = {} [{}]", self.id, self.uri, self.priority)?;
+        formatter.write_str(if self.is_signed() {
+            " (signed)"
+        } else {
+            " (unsigned)"
+        })?;
         if !self.active {
             formatter.write_str(" (disabled)")?;
         }

@@ -1,5 +1,8 @@
 //! Conditional index refresh: the index is downloaded beside the cached one, checked, then
-//! put in place with its validators (`ETag`, `Last-Modified`) for the next request.
+//! put in place with its validators (`ETag`, `Last-Modified`) for the next request. For a
+//! repository with pinned keys the signature `<index URL>.minisig` is fetched too and must verify
+//! (see [`super::signing`]) before the index replaces the cached one; the accepted signing time is
+//! kept with the validators so that an older index is never accepted again.
 
 use std::{
     io::{self, Write as _},
@@ -10,8 +13,12 @@ use futures_util::{StreamExt as _, stream};
 
 use super::{
     Repository,
-    fetch::{FetchError, Fetcher, INDEX_FILE, INDEX_VALIDATORS_FILE, RefreshOutcome, part_path},
+    fetch::{
+        FetchError, Fetcher, INDEX_FILE, INDEX_SIGNATURE_FILE, INDEX_VALIDATORS_FILE,
+        RefreshOutcome, part_path,
+    },
     index::read_index,
+    signing::{self, SIGNATURE_SUFFIX, SignatureProblem},
     transfer::{Request, Subject, Transfer, Validators, io_error, remove_part},
     write_atomically,
 };
@@ -32,9 +39,15 @@ impl Fetcher {
         let validators_path = cache_dir.join(INDEX_VALIDATORS_FILE);
         let part = part_path(&index);
         let url = &repository.uri;
-        let stored = read_validators(&validators_path)
-            .filter(|stored| stored.url == url.as_str() && !stored.validators.is_empty())
+        let previous = read_validators(&validators_path)
+            .filter(|stored| stored.url == url.as_str())
             .filter(|_| index.is_file());
+        let signed = repository.is_signed();
+        // When keys were pinned after an unsigned index was cached, fetch and verify it again.
+        let stored = previous.as_ref().filter(|stored| {
+            !stored.validators.is_empty() && (!signed || stored.signed_timestamp.is_some())
+        });
+        let accepted = previous.as_ref().and_then(|stored| stored.signed_timestamp);
         let label = format!("the index of repository `{}`", repository.id);
         let item = repository.id.as_str();
         self.reporter.report(Event::DownloadStarted {
@@ -51,7 +64,7 @@ impl Fetcher {
                 part: &part,
                 resume: false,
                 size: None,
-                conditional: stored.as_ref().map(|stored| &stored.validators),
+                conditional: stored.map(|stored| &stored.validators),
             })
             .await?;
         let validators = match transfer {
@@ -64,6 +77,21 @@ impl Fetcher {
             }
             Transfer::Complete { validators, .. } => validators,
         };
+        // The signature first: nothing unverified is decoded.
+        let signed_timestamp = if signed {
+            match self
+                .verify_signature(repository, cache_dir, &part, accepted)
+                .await
+            {
+                Ok(timestamp) => Some(timestamp),
+                Err(error) => {
+                    remove_part(&part).await?;
+                    return Err(error);
+                }
+            }
+        } else {
+            None
+        };
         let checked = {
             let part = part.clone();
             tokio::task::spawn_blocking(move || read_index(&part))
@@ -74,6 +102,7 @@ impl Fetcher {
             Ok(packages) => packages,
             Err(source) => {
                 remove_part(&part).await?;
+                remove_part(&part_path(&cache_dir.join(INDEX_SIGNATURE_FILE))).await?;
                 return Err(FetchError::InvalidIndex {
                     repository: repository.id.clone(),
                     url: url.to_string(),
@@ -86,10 +115,17 @@ impl Fetcher {
         tokio::fs::rename(&part, &index)
             .await
             .map_err(|source| io_error(&index, source))?;
-        if !validators.is_empty() {
+        if signed {
+            let signature = cache_dir.join(INDEX_SIGNATURE_FILE);
+            tokio::fs::rename(part_path(&signature), &signature)
+                .await
+                .map_err(|source| io_error(&signature, source))?;
+        }
+        if !validators.is_empty() || signed_timestamp.is_some() {
             let stored = StoredValidators {
                 url: url.to_string(),
                 validators,
+                signed_timestamp,
             };
             let json = serde_json::to_vec_pretty(&stored).map_err(io::Error::other);
             json.and_then(|json| write_atomically(&validators_path, |file| file.write_all(&json)))
@@ -103,6 +139,83 @@ impl Fetcher {
             path: index,
             packages,
         })
+    }
+
+    /// Fetch `<index URL>.minisig` into `<cache>/stone.index.minisig.part` and verify the
+    /// downloaded index `part` with the repository's pinned keys; returns the signing time.
+    /// On failure the signature download is removed.
+    async fn verify_signature(
+        &self,
+        repository: &Repository,
+        cache_dir: &Path,
+        part: &Path,
+        accepted: Option<u64>,
+    ) -> Result<u64, FetchError> {
+        let url = &repository.uri;
+        let refuse = |problem| FetchError::Signature {
+            repository: repository.id.clone(),
+            url: url.to_string(),
+            problem,
+        };
+        let mut signature_url = url.clone();
+        signature_url.set_path(&format!("{}{SIGNATURE_SUFFIX}", url.path()));
+        let signature_part = part_path(&cache_dir.join(INDEX_SIGNATURE_FILE));
+        let label = format!("the index signature of repository `{}`", repository.id);
+        let transfer = self
+            .transfer(Request {
+                subject: Subject {
+                    item: repository.id.as_str(),
+                    label: &label,
+                },
+                url: &signature_url,
+                part: &signature_part,
+                resume: false,
+                size: None,
+                conditional: None,
+            })
+            .await;
+        if let Err(error) = transfer {
+            remove_part(&signature_part).await?;
+            return Err(refuse(SignatureProblem::Missing {
+                url: signature_url.to_string(),
+                reason: error.to_string(),
+            }));
+        }
+        let checked = {
+            let (part, signature_part) = (part.to_owned(), signature_part.clone());
+            let keys = repository.keys.clone();
+            tokio::task::spawn_blocking(move || -> io::Result<_> {
+                let data = std::fs::read(&part)?;
+                let signature = std::fs::read(&signature_part)?;
+                let Ok(signature) = String::from_utf8(signature) else {
+                    return Ok(Err(SignatureProblem::Malformed {
+                        reason: "it is not text".to_owned(),
+                    }));
+                };
+                Ok(signing::verify_bytes(
+                    &data,
+                    &signature,
+                    &keys,
+                    signing::unix_now(),
+                    accepted,
+                ))
+            })
+        }
+        .await
+        .map_err(io::Error::other)
+        .and_then(|result| result)
+        .map_err(|source| io_error(part, source));
+        match checked {
+            Ok(Ok(claims)) => Ok(claims.timestamp),
+            Ok(Err(problem)) => {
+                remove_part(&signature_part).await?;
+                Err(refuse(problem))
+            }
+            Err(error) => {
+                remove_part(&signature_part).await?;
+                Err(error)
+            }
+        }
     }
 
     /// Refresh several repositories, [`FetchOptions::concurrency`] at a time, each into its own
@@ -128,6 +241,9 @@ struct StoredValidators {
     url: String,
     #[serde(flatten)]
     validators: Validators,
+    /// Signing time of the accepted index of a signed repository (Unix seconds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    signed_timestamp: Option<u64>,
 }
 
 fn read_validators(path: &Path) -> Option<StoredValidators> {

@@ -29,6 +29,13 @@ pub(super) fn render_node(repository: &Repository) -> KdlNode {
         child.push(KdlEntry::new(value));
         children.nodes_mut().push(child);
     }
+    if !repository.keys.is_empty() {
+        let mut child = KdlNode::new("keys");
+        for key in &repository.keys {
+            child.push(KdlEntry::new(KdlValue::String(key.clone())));
+        }
+        children.nodes_mut().push(child);
+    }
     node.autoformat();
     node
 }
@@ -54,6 +61,7 @@ struct Fields {
     uri: Option<String>,
     priority: Option<u64>,
     active: Option<bool>,
+    keys: Option<Vec<String>>,
     base_uri: Option<String>,
     channel: Option<String>,
     version: Option<String>,
@@ -79,13 +87,16 @@ impl Fields {
         let uri = Url::parse(&uri)
             .map_err(|error| format!("repository `{id}` has an invalid uri {uri:?}: {error}"))?;
         check_scheme(id, &uri).map_err(|error| error.to_string())?;
-        Ok(Repository {
+        Repository {
             id: id.to_owned(),
             description: self.description.unwrap_or_default(),
             uri,
             priority: self.priority.unwrap_or(0),
             active: self.active.unwrap_or(true),
-        })
+            keys: Vec::new(),
+        }
+        .with_keys(&self.keys.unwrap_or_default())
+        .map_err(|error| error.to_string())
     }
 }
 
@@ -157,6 +168,25 @@ fn parse_kdl(path: &Path, text: &str) -> Result<Vec<(Repository, usize)>, Config
                 return Err(error(line, format!("field `{name}` is given twice")));
             }
             given.push(name);
+            if name == "keys" {
+                let keys = child
+                    .entries()
+                    .iter()
+                    .map(|entry| {
+                        entry
+                            .value()
+                            .as_string()
+                            .filter(|_| entry.name().is_none())
+                            .map(str::to_owned)
+                    })
+                    .collect::<Option<Vec<_>>>()
+                    .filter(|_| child.children().is_none())
+                    .ok_or_else(|| {
+                        error(line, "field `keys` takes public keys as strings".to_owned())
+                    })?;
+                fields.keys = Some(keys);
+                continue;
+            }
             let value = match child.entries() {
                 [entry] if entry.name().is_none() && child.children().is_none() => entry.value(),
                 _ => {
@@ -202,7 +232,7 @@ fn parse_kdl(path: &Path, text: &str) -> Result<Vec<(Repository, usize)>, Config
                         line,
                         format!(
                             "unknown field `{other}`; the fields are description, uri, \
-                             priority and active"
+                             priority, active and keys"
                         ),
                     ));
                 }
@@ -358,6 +388,12 @@ mod tests {
             uri: Url::parse("https://example.org/a b/stone.index").unwrap(),
             priority: u64::MAX,
             active: false,
+            keys: vec![
+                crate::repository::signing::parse_public_key(
+                    &crate::repository::signing::generate_key_pair().unwrap().0,
+                )
+                .unwrap(),
+            ],
         };
         let mut document = KdlDocument::new();
         document.nodes_mut().push(render_node(&repository));

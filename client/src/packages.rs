@@ -508,6 +508,17 @@ pub fn index(arguments: &IndexArguments) -> anyhow::Result<()> {
             signature.display(),
             arguments.expires_in
         ))?;
+    } else {
+        // A signature left from an earlier signed index no longer matches: clients would refuse
+        // the new index with a confusing error. It is moss's own file beside the index.
+        let stale = summary.path.with_file_name("stone.index.minisig");
+        if stale.exists() {
+            std::fs::remove_file(&stale)?;
+            eprintln_text(&format!(
+                "Removed {}, which signed the previous index; pass --sign KEYFILE to sign this one",
+                stale.display()
+            ))?;
+        }
     }
     Ok(())
 }

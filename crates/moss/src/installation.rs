@@ -110,11 +110,9 @@ impl Paths {
         self.trees().join(state.to_string())
     }
 
-    /// Where a downloaded stone with this SHA-256 lives.
+    /// Where a downloaded stone with this SHA-256 lives (upstream's layout, one rule for all).
     pub fn download(&self, sha256: &str) -> PathBuf {
-        let head = &sha256[..sha256.len().min(5)];
-        let tail = &sha256[sha256.len().saturating_sub(5)..];
-        self.downloads().join(head).join(tail).join(sha256)
+        crate::repository::cached_package_path(&self.moss.join("cache"), sha256)
     }
 }
 

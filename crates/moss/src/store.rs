@@ -229,10 +229,18 @@ fn part_path(path: &Path) -> PathBuf {
 
 /// Lowercase hex SHA-256 of a file.
 pub fn sha256_file(path: &Path) -> io::Result<String> {
+    use std::io::Read as _;
     let mut file = File::open(path)?;
     let mut hasher = Sha256::new();
-    io::copy(&mut file, &mut hasher)?;
-    Ok(hex(&hasher.finalize()))
+    // Large reads: package files are tens of MiB and this runs on every download and index.
+    let mut buffer = vec![0u8; 1 << 20];
+    loop {
+        let count = file.read(&mut buffer)?;
+        if count == 0 {
+            return Ok(hex(&hasher.finalize()));
+        }
+        hasher.update(&buffer[..count]);
+    }
 }
 
 /// Lowercase hex of bytes.

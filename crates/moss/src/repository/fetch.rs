@@ -9,20 +9,16 @@
 
 use std::{
     collections::HashMap,
-    fmt,
-    fs::File,
-    io::{self, Read},
+    fmt, io,
     path::{Path, PathBuf},
     sync::Arc,
     time::Duration,
 };
 
 use futures_util::{StreamExt as _, TryStreamExt as _, stream};
-use sha2::{Digest as _, Sha256};
 use url::Url;
 
 use super::{
-    hex,
     index::IndexError,
     is_sha256_hex,
     signing::SignatureProblem,
@@ -470,25 +466,11 @@ pub fn cached_package_path(cache_dir: &Path, sha256: &str) -> PathBuf {
 /// SHA-256 of a file, lowercase hex.
 pub async fn sha256_file(path: &Path) -> Result<String, FetchError> {
     let owned = path.to_owned();
-    tokio::task::spawn_blocking(move || sha256_file_blocking(&owned))
+    tokio::task::spawn_blocking(move || crate::store::sha256_file(&owned))
         .await
         .map_err(io::Error::other)
         .and_then(|result| result)
         .map_err(|source| io_error(path, source))
-}
-
-/// SHA-256 of a file, lowercase hex, on the calling thread.
-pub(crate) fn sha256_file_blocking(path: &Path) -> io::Result<String> {
-    let mut file = File::open(path)?;
-    let mut hasher = Sha256::new();
-    let mut buffer = vec![0u8; 1 << 20];
-    loop {
-        let got = file.read(&mut buffer)?;
-        if got == 0 {
-            return Ok(hex(&hasher.finalize()));
-        }
-        hasher.update(&buffer[..got]);
-    }
 }
 
 pub(crate) fn part_path(path: &Path) -> PathBuf {

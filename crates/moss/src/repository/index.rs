@@ -15,7 +15,8 @@ use std::{
 
 use stone::{Archive, FileType, Package, Writer};
 
-use super::{fetch::sha256_file_blocking, is_sha256_hex, write_atomically};
+use super::{is_sha256_hex, write_atomically};
+use crate::store::sha256_file;
 
 /// File name of a repository index.
 pub const INDEX_FILE_NAME: &str = "stone.index";
@@ -382,7 +383,7 @@ fn scan(path: &Path) -> Result<Scanned, IndexError> {
         source,
     };
     let size = fs::metadata(path).map_err(read_error)?.len();
-    let hash = sha256_file_blocking(path).map_err(read_error)?;
+    let hash = sha256_file(path).map_err(read_error)?;
     Ok(Scanned {
         path: path.to_owned(),
         package,

@@ -130,12 +130,20 @@ pub fn extract(
 struct Created {
     paths: Vec<(PathBuf, bool)>,
     directories: usize,
+    /// Directories already found or made: one `lstat` per directory, not one per file in it.
+    known: std::collections::HashSet<PathBuf>,
 }
 
 impl Created {
     fn directory(&mut self, path: &Path) -> Result<(), ExtractError> {
+        if self.known.contains(path) {
+            return Ok(());
+        }
         match fs::symlink_metadata(path) {
-            Ok(metadata) if metadata.is_dir() => Ok(()),
+            Ok(metadata) if metadata.is_dir() => {
+                self.known.insert(path.to_owned());
+                Ok(())
+            }
             Ok(_) => Err(ExtractError::Exists {
                 path: path.to_owned(),
             }),
@@ -151,6 +159,7 @@ impl Created {
                     source,
                 })?;
                 self.paths.push((path.to_owned(), true));
+                self.known.insert(path.to_owned());
                 self.directories += 1;
                 Ok(())
             }

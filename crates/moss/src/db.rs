@@ -406,25 +406,38 @@ impl Database {
 
     /// One state, if recorded.
     pub async fn state(&self, id: u64) -> Result<Option<State>, DatabaseError> {
-        Ok(self
-            .states()
-            .await?
-            .into_iter()
-            .find(|state| state.id == id))
+        // Every command reads the active state: load that one, not the whole history.
+        Ok(self.load_states(Some(id)).await?.pop())
     }
 
     /// Every state, oldest first.
     pub async fn states(&self) -> Result<Vec<State>, DatabaseError> {
-        let rows = sqlx::query("SELECT id, created, summary, description FROM state ORDER BY id")
+        self.load_states(None).await
+    }
+
+    async fn load_states(&self, only: Option<u64>) -> Result<Vec<State>, DatabaseError> {
+        let (states_sql, selections_sql) = match only {
+            Some(_) => (
+                "SELECT id, created, summary, description FROM state WHERE id = ?",
+                "SELECT state_id, package_id, explicit, reason FROM state_selection WHERE state_id = ? ORDER BY package_id",
+            ),
+            None => (
+                "SELECT id, created, summary, description FROM state ORDER BY id",
+                "SELECT state_id, package_id, explicit, reason FROM state_selection ORDER BY state_id, package_id",
+            ),
+        };
+        let with_id = |sql| match only {
+            Some(id) => sqlx::query(sql).bind(id as i64),
+            None => sqlx::query(sql),
+        };
+        let rows = with_id(states_sql)
             .fetch_all(&self.pool)
             .await
             .map_err(context("listing states"))?;
-        let selections = sqlx::query(
-            "SELECT state_id, package_id, explicit, reason FROM state_selection ORDER BY state_id, package_id",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .map_err(context("listing state selections"))?;
+        let selections = with_id(selections_sql)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(context("listing state selections"))?;
         let mut states: Vec<State> = rows
             .into_iter()
             .map(|row| State {

@@ -64,6 +64,9 @@ pub enum EngineError {
     /// A repository index is unusable.
     #[error(transparent)]
     Index(#[from] crate::repository::IndexError),
+    /// The change was cancelled before its point of no return.
+    #[error("the change was cancelled; nothing was changed")]
+    Cancelled,
     /// Any other failure with a message naming the object and the fix.
     #[error("{0}")]
     Other(String),
@@ -106,6 +109,7 @@ pub struct Moss {
     pub(crate) db: Database,
     pub(crate) store: Store,
     pub(crate) reporter: SharedReporter,
+    pub(crate) cancellation: crate::cancel::Cancellation,
     recovery: Option<Recovery>,
 }
 
@@ -151,6 +155,7 @@ impl Moss {
             db,
             store,
             reporter,
+            cancellation: crate::cancel::Cancellation::default(),
             recovery: None,
         };
         // Recovery changes the installation: only a writer does it (a reader found no journal).
@@ -186,6 +191,12 @@ impl Moss {
     /// The store.
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// The cancellation flag of the change in progress: a daemon cancels through it from another
+    /// task, and resets it between changes.
+    pub fn cancellation(&self) -> &crate::cancel::Cancellation {
+        &self.cancellation
     }
 
     /// What start-up recovery did, if a transaction had been interrupted.

@@ -2,6 +2,8 @@
 //! and reports progress through [`events::Reporter`], which the `moss` CLI and `mossd` render.
 
 pub mod blit;
+mod build_root;
+pub mod cancel;
 pub mod db;
 pub mod engine;
 pub mod events;
@@ -12,8 +14,10 @@ pub mod installation;
 pub mod journal;
 pub mod layout_rules;
 pub mod operations;
+pub mod queries;
 pub mod repositories;
 pub mod repository;
+pub mod requests;
 pub mod resolve;
 pub mod state;
 pub mod store;

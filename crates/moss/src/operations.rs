@@ -17,7 +17,7 @@ use crate::{
 };
 
 /// A package in a plan.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Planned {
     /// Package id.
     pub id: String,
@@ -30,7 +30,7 @@ pub struct Planned {
 }
 
 /// What a change will do.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Plan {
     /// New packages.
     pub add: Vec<Planned>,
@@ -287,6 +287,7 @@ impl Moss {
 
     /// Fetch what the plan needs, unpack it, and switch to the new state.
     pub async fn execute(&self, plan: &Plan, summary: &str) -> Result<Switch, EngineError> {
+        self.cancellation.check()?;
         if !plan.fetch.is_empty() {
             self.reporter.report(Event::PhaseStarted {
                 phase: Phase::Fetch,
@@ -296,6 +297,7 @@ impl Moss {
             self.reporter.report(Event::PhaseFinished {
                 phase: Phase::Fetch,
             });
+            self.cancellation.check()?;
             self.reporter.report(Event::PhaseStarted {
                 phase: Phase::Unpack,
                 total: downloaded.len() as u64,
@@ -304,6 +306,7 @@ impl Moss {
             self.reporter.report(Event::PhaseFinished {
                 phase: Phase::Unpack,
             });
+            self.cancellation.check()?;
         }
         self.apply(plan.selections.clone(), summary).await
     }

@@ -215,6 +215,9 @@ impl Moss {
         // Everything in staging must be on disk before `/usr` points at it.
         sync_filesystem(&staging_usr)?;
         tracing::debug!(elapsed = ?started.elapsed(), "staging synced");
+        // The point of no return: a cancel that came first abandons the staged tree (the next
+        // change replaces staging), one that comes later is refused.
+        self.cancellation.commit()?;
         let journal = Journal::new(previous, state.id, record.then(|| state.clone()));
         let journal_path = paths.journal();
         journal

@@ -120,7 +120,7 @@ impl Moss {
 
     /// Download packages into the cache (verified against their SHA-256); returns
     /// `(path, id, repository)` for [`Moss::add_stones`].
-    pub(crate) async fn download(
+    pub async fn download(
         &self,
         fetch: &[Fetch],
     ) -> Result<Vec<(PathBuf, Option<String>, String)>, EngineError> {

@@ -1,9 +1,5 @@
-//! boulder: builds stone packages from recipes. Recipe handling arrives with the boulder issue.
-
-fn main() -> std::process::ExitCode {
-    #[expect(clippy::print_stderr, reason = "binary entry point")]
-    {
-        eprintln!("boulder: building recipes is not implemented yet");
-    }
-    std::process::ExitCode::from(69)
+fn main() {
+    let text = std::fs::read_to_string(std::env::args().nth(1).unwrap()).unwrap();
+    #[expect(clippy::print_stdout)]
+    { println!("{:?}", boulder::yaml::parse(&text)); }
 }

@@ -12,3 +12,6 @@ pub mod script;
 pub mod tuning;
 pub mod yaml;
 pub mod collect;
+pub mod analysis;
+pub mod container;
+pub mod emit;

@@ -1,5 +1,7 @@
 //! Shared helpers for the end-to-end tests in `tests/tests/`.
 
+pub mod bus;
+
 use std::path::PathBuf;
 
 /// The `shared/` directory beside the project checkout, which holds fixtures and generators.

@@ -1,0 +1,337 @@
+//! The daemon's shared state: the opened installation, the transactions of this run and the
+//! queue in front of the single worker.
+//!
+//! Only the worker changes the installation; method handlers read it (queries) or put
+//! transactions in the queue. Interactive transactions always go before background ones.
+
+use std::{
+    collections::{BTreeMap, VecDeque},
+    path::PathBuf,
+    sync::{
+        Arc, Mutex, OnceLock,
+        atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering},
+    },
+    time::Instant,
+};
+
+use moss::{Moss, requests::Change};
+use moss_proto::{Error, status};
+use serde::Serialize;
+use tokio::sync::Notify;
+use zbus::Connection;
+
+use crate::{
+    authority::Caller, config::Config, history::History, progress::ForwardingReporter,
+    progress::Meter,
+};
+
+/// What a transaction does.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub enum Work {
+    /// A change to the installation.
+    Change(Change),
+    /// The background update policy.
+    AutomaticUpdate,
+}
+
+impl Work {
+    /// Its title (the transaction's `Role`).
+    pub fn title(&self) -> &'static str {
+        match self {
+            Self::Change(change) => change.title(),
+            Self::AutomaticUpdate => "Automatic update",
+        }
+    }
+}
+
+/// The mutable part of a transaction.
+#[derive(Debug)]
+pub struct Progressing {
+    /// One of [`moss_proto::status`].
+    pub status: &'static str,
+    /// Percentage and event numbering.
+    pub meter: Meter,
+    /// Every event so far, for replay: (sequence, progress JSON).
+    pub events: Vec<(u64, String)>,
+    /// `(status, message, outcome JSON)` once finished.
+    pub result: Option<(String, String, String)>,
+    /// When it started running.
+    pub started: u64,
+}
+
+/// One transaction of this daemon run.
+#[derive(Debug)]
+pub struct Entry {
+    /// Its number.
+    pub number: u64,
+    /// Its object path.
+    pub path: String,
+    /// What it does.
+    pub work: Work,
+    /// Identical requests join it while it is not finished (`None`: never, e.g. local files).
+    pub key: Option<String>,
+    /// Who created it.
+    pub caller: Caller,
+    /// Queued behind interactive work.
+    pub background: bool,
+    /// Local stones received from the caller, removed when it ends.
+    pub local_files: Vec<PathBuf>,
+    /// The mutable part.
+    pub progress: Mutex<Progressing>,
+    /// Woken when it finishes.
+    pub finished: Notify,
+}
+
+impl Entry {
+    /// Lock the mutable part.
+    pub fn lock(&self) -> std::sync::MutexGuard<'_, Progressing> {
+        self.progress
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    /// Its status.
+    pub fn status(&self) -> &'static str {
+        self.lock().status
+    }
+}
+
+#[derive(Debug, Default)]
+struct Queue {
+    interactive: VecDeque<Arc<Entry>>,
+    background: VecDeque<Arc<Entry>>,
+}
+
+/// Everything the handlers and the worker share.
+#[derive(Debug)]
+pub struct Daemon {
+    /// The installation (the worker changes it; queries read it concurrently).
+    pub moss: Arc<Moss>,
+    /// Where engine events go.
+    pub reporter: Arc<ForwardingReporter>,
+    /// The installation root.
+    pub root: PathBuf,
+    /// Settings.
+    pub config: Config,
+    /// History across runs.
+    pub history: History,
+    /// What start-up recovery found, until a client asked.
+    pub recovery: Mutex<Option<String>>,
+    /// Updates found by the last background check.
+    pub pending_updates: AtomicU32,
+    connection: OnceLock<Connection>,
+    transactions: Mutex<BTreeMap<u64, Arc<Entry>>>,
+    next: AtomicU64,
+    queue: Mutex<Queue>,
+    wake: Notify,
+    last_activity: Mutex<Instant>,
+    shutting_down: AtomicBool,
+}
+
+impl Daemon {
+    /// Shared state for the installation `moss` at `root`.
+    pub fn new(
+        moss: Arc<Moss>,
+        reporter: Arc<ForwardingReporter>,
+        root: PathBuf,
+        config: Config,
+        history: History,
+    ) -> Self {
+        Self {
+            moss,
+            reporter,
+            root,
+            config,
+            history,
+            recovery: Mutex::new(None),
+            pending_updates: AtomicU32::new(0),
+            connection: OnceLock::new(),
+            transactions: Mutex::new(BTreeMap::new()),
+            next: AtomicU64::new(1),
+            queue: Mutex::new(Queue::default()),
+            wake: Notify::new(),
+            last_activity: Mutex::new(Instant::now()),
+            shutting_down: AtomicBool::new(false),
+        }
+    }
+
+    /// Remember the bus connection (once, after it is built).
+    pub fn set_connection(&self, connection: Connection) {
+        let _ = self.connection.set(connection);
+    }
+
+    /// The bus connection.
+    pub fn connection(&self) -> &Connection {
+        self.connection
+            .get()
+            .expect("the connection is set before any call is served")
+    }
+
+    /// Note a call (for idle exit).
+    pub fn touch(&self) {
+        *self
+            .last_activity
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner()) = Instant::now();
+    }
+
+    /// How long since the last call.
+    pub fn idle_for(&self) -> std::time::Duration {
+        self.last_activity
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .elapsed()
+    }
+
+    /// Whether any transaction is waiting, queued or running.
+    pub fn busy(&self) -> bool {
+        self.transactions
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .values()
+            .any(|entry| !status::is_final(entry.status()))
+    }
+
+    /// Stop taking transactions.
+    pub fn begin_shutdown(&self) {
+        self.shutting_down.store(true, Ordering::SeqCst);
+        self.wake.notify_one();
+    }
+
+    /// Whether the daemon is shutting down.
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::SeqCst)
+    }
+
+    /// The unfinished transaction that an identical request joins.
+    pub fn joinable(&self, key: &str) -> Option<Arc<Entry>> {
+        self.transactions
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .values()
+            .find(|entry| entry.key.as_deref() == Some(key) && !status::is_final(entry.status()))
+            .cloned()
+    }
+
+    /// Create a transaction (not yet started).
+    pub fn create(
+        &self,
+        work: Work,
+        caller: Caller,
+        background: bool,
+        local_files: Vec<PathBuf>,
+    ) -> Result<Arc<Entry>, Error> {
+        if self.is_shutting_down() {
+            return Err(Error::InvalidState(
+                "mossd is shutting down; retry in a moment".into(),
+            ));
+        }
+        let number = self.next.fetch_add(1, Ordering::SeqCst);
+        let key = local_files
+            .is_empty()
+            .then(|| serde_json::to_string(&work).unwrap_or_default());
+        let entry = Arc::new(Entry {
+            number,
+            path: moss_proto::transaction_path(number),
+            work,
+            key,
+            caller,
+            background,
+            local_files,
+            progress: Mutex::new(Progressing {
+                status: status::WAITING,
+                meter: Meter::default(),
+                events: Vec::new(),
+                result: None,
+                started: 0,
+            }),
+            finished: Notify::new(),
+        });
+        self.transactions
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .insert(number, entry.clone());
+        Ok(entry)
+    }
+
+    /// Forget a transaction.
+    pub fn forget(&self, number: u64) -> Option<Arc<Entry>> {
+        self.transactions
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .remove(&number)
+    }
+
+    /// Object paths of unfinished transactions.
+    pub fn unfinished(&self) -> Vec<String> {
+        self.transactions
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .values()
+            .filter(|entry| !status::is_final(entry.status()))
+            .map(|entry| entry.path.clone())
+            .collect()
+    }
+
+    /// Put a started transaction in the queue.
+    pub fn enqueue(&self, entry: Arc<Entry>) {
+        let mut queue = self
+            .queue
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        if entry.background {
+            queue.background.push_back(entry);
+        } else {
+            queue.interactive.push_back(entry);
+        }
+        drop(queue);
+        self.wake.notify_one();
+    }
+
+    /// Take a queued transaction out of the queue (it was cancelled).
+    pub fn dequeue(&self, number: u64) -> bool {
+        let mut queue = self
+            .queue
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        let before = queue.interactive.len() + queue.background.len();
+        queue.interactive.retain(|entry| entry.number != number);
+        queue.background.retain(|entry| entry.number != number);
+        before != queue.interactive.len() + queue.background.len()
+    }
+
+    /// Drain the queue (shutdown): what was queued and never ran.
+    pub fn drain(&self) -> Vec<Arc<Entry>> {
+        let mut queue = self
+            .queue
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        let mut drained: Vec<_> = queue.interactive.drain(..).collect();
+        drained.extend(queue.background.drain(..));
+        drained
+    }
+
+    /// The next transaction to run, interactive first; `None` when shutting down.
+    pub async fn next_job(&self) -> Option<Arc<Entry>> {
+        loop {
+            let notified = self.wake.notified();
+            if self.is_shutting_down() {
+                return None;
+            }
+            {
+                let mut queue = self
+                    .queue
+                    .lock()
+                    .unwrap_or_else(|poison| poison.into_inner());
+                if let Some(entry) = queue
+                    .interactive
+                    .pop_front()
+                    .or_else(|| queue.background.pop_front())
+                {
+                    return Some(entry);
+                }
+            }
+            notified.await;
+        }
+    }
+}

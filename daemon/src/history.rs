@@ -1,0 +1,142 @@
+//! What the daemon did, kept across runs: an append-only JSON-lines log of finished
+//! transactions, and a marker of the transaction running now, so that a daemon killed mid-way
+//! can tell the next client what was interrupted.
+//!
+//! Layout (versioned by directory): `ROOT/.moss/daemon/v1/{history.jsonl, running.json}`.
+
+use std::{
+    fs,
+    io::Write,
+    path::{Path, PathBuf},
+    time::{SystemTime, UNIX_EPOCH},
+};
+
+use moss_proto::wire::HistoryEntry;
+use serde::{Deserialize, Serialize};
+
+/// Seconds since the epoch.
+pub fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |duration| duration.as_secs())
+}
+
+/// The transaction being carried out, as written before it starts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Running {
+    /// Transaction number of its daemon run.
+    pub transaction: u64,
+    /// What it does.
+    pub title: String,
+    /// Who asked.
+    pub uid: u32,
+    /// When it started.
+    pub started: u64,
+    /// The state active when it started.
+    pub from_state: Option<u64>,
+}
+
+/// The history files of one installation.
+#[derive(Debug, Clone)]
+pub struct History {
+    directory: PathBuf,
+}
+
+impl History {
+    /// The history of the installation at `root`.
+    pub fn new(root: &Path) -> std::io::Result<Self> {
+        let directory = root.join(".moss/daemon/v1");
+        fs::create_dir_all(&directory)?;
+        Ok(Self { directory })
+    }
+
+    fn log(&self) -> PathBuf {
+        self.directory.join("history.jsonl")
+    }
+
+    fn marker(&self) -> PathBuf {
+        self.directory.join("running.json")
+    }
+
+    /// Append a finished transaction.
+    pub fn append(&self, entry: &HistoryEntry) -> std::io::Result<()> {
+        let mut line = serde_json::to_vec(entry).map_err(std::io::Error::other)?;
+        line.push(b'\n');
+        let mut file = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log())?;
+        file.write_all(&line)?;
+        file.sync_data()
+    }
+
+    /// Every recorded transaction, oldest first; unreadable lines (a torn last write) are skipped.
+    pub fn entries(&self) -> Vec<HistoryEntry> {
+        fs::read_to_string(self.log())
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|line| serde_json::from_str(line).ok())
+            .collect()
+    }
+
+    /// Note the transaction that starts now.
+    pub fn mark_running(&self, running: &Running) -> std::io::Result<()> {
+        let path = self.marker();
+        let temporary = path.with_extension("json.tmp");
+        let mut file = fs::File::create(&temporary)?;
+        file.write_all(&serde_json::to_vec(running).map_err(std::io::Error::other)?)?;
+        file.sync_all()?;
+        fs::rename(&temporary, &path)
+    }
+
+    /// The transaction finished (whatever its result).
+    pub fn clear_running(&self) -> std::io::Result<()> {
+        match fs::remove_file(self.marker()) {
+            Err(error) if error.kind() != std::io::ErrorKind::NotFound => Err(error),
+            _ => Ok(()),
+        }
+    }
+
+    /// The transaction a previous daemon was running when it died, removing the marker.
+    pub fn take_interrupted(&self) -> Option<Running> {
+        let text = fs::read(self.marker()).ok()?;
+        let _ = fs::remove_file(self.marker());
+        serde_json::from_slice(&text).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_survive_and_a_marker_is_taken_once() {
+        let directory = tempfile::tempdir().unwrap();
+        let history = History::new(directory.path()).unwrap();
+        let entry = HistoryEntry {
+            transaction: 1,
+            title: "Install".into(),
+            uid: 0,
+            started: 1,
+            finished: 2,
+            status: "succeeded".into(),
+            message: "State 1 is active".into(),
+            state: 1,
+        };
+        history.append(&entry).unwrap();
+        assert_eq!(history.entries(), vec![entry]);
+        let running = Running {
+            transaction: 2,
+            title: "Remove".into(),
+            uid: 0,
+            started: 3,
+            from_state: Some(1),
+        };
+        history.mark_running(&running).unwrap();
+        assert_eq!(
+            History::new(directory.path()).unwrap().take_interrupted(),
+            Some(running)
+        );
+        assert_eq!(history.take_interrupted(), None);
+    }
+}

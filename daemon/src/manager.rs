@@ -1,0 +1,573 @@
+//! The manager object (`com.serpentos.Moss1` at `/com/serpentos/Moss1`): queries, answered at
+//! once and concurrently with the worker, and the methods that create transactions.
+
+use std::{collections::HashMap, io::Write, os::fd::AsFd, path::PathBuf, sync::Arc};
+
+use moss::{
+    EngineError,
+    queries::{PackageDetails, PackageSummary},
+    requests::Change,
+};
+use moss_proto::{
+    Error, actions,
+    wire::{Details, Diff, File, HistoryEntry, Package, PlanWire, Repository, State},
+};
+use zbus::{
+    Connection, interface,
+    message::Header,
+    wire::{OwnedFd, OwnedObjectPath, OwnedVariant},
+};
+
+use crate::{
+    authority,
+    daemon::{Daemon, Work},
+    transaction::TransactionObject,
+    worker::describe,
+};
+
+/// Options of a change; no keys are defined yet, and unknown ones are ignored.
+type Options = HashMap<String, OwnedVariant>;
+
+/// The D-Bus face of the daemon.
+#[derive(Debug)]
+pub struct Manager {
+    daemon: Arc<Daemon>,
+}
+
+impl Manager {
+    /// The manager of `daemon`.
+    pub fn new(daemon: Arc<Daemon>) -> Self {
+        Self { daemon }
+    }
+
+    /// Authorise, create and export a transaction, or join an identical unfinished one.
+    async fn create(
+        &self,
+        header: &Header<'_>,
+        connection: &Connection,
+        action: &str,
+        work: Work,
+        local_files: Vec<PathBuf>,
+        options: &Options,
+    ) -> Result<OwnedObjectPath, Error> {
+        self.daemon.touch();
+        let caller = match authority::authorize(connection, header, action).await {
+            Ok(caller) => caller,
+            Err(error) => {
+                for file in &local_files {
+                    let _ = std::fs::remove_file(file);
+                }
+                return Err(error);
+            }
+        };
+        if local_files.is_empty()
+            && let Some(existing) = self
+                .daemon
+                .joinable(&serde_json::to_string(&work).unwrap_or_default())
+        {
+            tracing::info!(transaction = existing.number, uid = caller.uid, "joined");
+            return path(&existing.path);
+        }
+        let background = matches!(work, Work::AutomaticUpdate);
+        let entry = self.daemon.create(work, caller, background, local_files)?;
+        tracing::info!(
+            transaction = entry.number,
+            uid = entry.caller.uid,
+            role = entry.work.title(),
+            "created"
+        );
+        TransactionObject::export(self.daemon.clone(), entry.clone()).await?;
+        // `start: true` queues it at once, for callers that do not follow its signals (busctl,
+        // gdbus, scripts); its events stay available through `Events`.
+        if start_now(options) {
+            entry.lock().status = moss_proto::status::QUEUED;
+            self.daemon.enqueue(entry.clone());
+        }
+        path(&entry.path)
+    }
+
+    async fn change(
+        &self,
+        header: &Header<'_>,
+        connection: &Connection,
+        action: &str,
+        change: Change,
+        options: &Options,
+    ) -> Result<OwnedObjectPath, Error> {
+        self.create(
+            header,
+            connection,
+            action,
+            Work::Change(change),
+            Vec::new(),
+            options,
+        )
+        .await
+    }
+
+    /// Copy local stones the caller opened into the daemon's own directory: the caller proves
+    /// it may read them by passing them, and the daemon never opens a path a caller names.
+    fn receive_files(&self, files: Vec<OwnedFd>) -> Result<Vec<PathBuf>, Error> {
+        let directory = self.daemon.root.join(".moss/daemon/v1/incoming");
+        std::fs::create_dir_all(&directory).map_err(|error| {
+            Error::Failed(format!("cannot create {}: {error}", directory.display()))
+        })?;
+        let mut received = Vec::new();
+        for file in files {
+            let descriptor: std::os::fd::OwnedFd = file.into();
+            let mut source =
+                std::fs::File::from(descriptor.as_fd().try_clone_to_owned().map_err(|error| {
+                    Error::InvalidArgument(format!("unusable file descriptor: {error}"))
+                })?);
+            let mut target = tempfile::Builder::new()
+                .prefix("local-")
+                .suffix(".stone")
+                .tempfile_in(&directory)
+                .map_err(|error| Error::Failed(format!("cannot store a local stone: {error}")))?;
+            std::io::copy(&mut source, target.as_file_mut())
+                .and_then(|_| target.as_file_mut().flush())
+                .map_err(|error| {
+                    Error::InvalidArgument(format!("cannot read a local stone: {error}"))
+                })?;
+            let (_, path) = target
+                .keep()
+                .map_err(|error| Error::Failed(format!("cannot keep a local stone: {error}")))?;
+            received.push(path);
+        }
+        Ok(received)
+    }
+}
+
+fn path(text: &str) -> Result<OwnedObjectPath, Error> {
+    OwnedObjectPath::try_from(text.to_owned())
+        .map_err(|error| Error::Failed(format!("bad object path {text}: {error}")))
+}
+
+/// Map an engine error of a query to a named D-Bus error.
+fn query_error(error: EngineError) -> Error {
+    match error {
+        EngineError::UnknownState(_) => Error::NotFound(error.to_string()),
+        EngineError::Other(ref message) if message.starts_with("no installed or available") => {
+            Error::NotFound(describe(&error))
+        }
+        other => Error::Failed(describe(&other)),
+    }
+}
+
+/// Whether the options ask to start the transaction at once.
+fn start_now(options: &Options) -> bool {
+    options
+        .get("start")
+        .and_then(|value| bool::try_from(value).ok())
+        .unwrap_or(false)
+}
+
+fn strings(values: &[String]) -> Vec<String> {
+    values.to_vec()
+}
+
+#[interface(name = "com.serpentos.Moss1")]
+impl Manager {
+    async fn list_installed(&self, explicit_only: bool) -> Result<Vec<Package>, Error> {
+        self.daemon.touch();
+        let listing = self.daemon.moss.list_installed(explicit_only).await;
+        Ok(listing
+            .map_err(query_error)?
+            .into_iter()
+            .map(Package::from)
+            .collect())
+    }
+
+    async fn list_available(&self) -> Result<Vec<Package>, Error> {
+        self.daemon.touch();
+        let listing = self.daemon.moss.list_available().await;
+        Ok(listing
+            .map_err(query_error)?
+            .into_iter()
+            .map(Package::from)
+            .collect())
+    }
+
+    async fn info(&self, requests: Vec<String>, files: bool) -> Result<Vec<Details>, Error> {
+        self.daemon.touch();
+        let details: Vec<PackageDetails> = self
+            .daemon
+            .moss
+            .package_details(&requests, files)
+            .await
+            .map_err(query_error)?;
+        Ok(details.into_iter().map(Details::from).collect())
+    }
+
+    async fn search(&self, keyword: String, installed_only: bool) -> Result<Vec<Package>, Error> {
+        self.daemon.touch();
+        let hits: Vec<PackageSummary> = self
+            .daemon
+            .moss
+            .search(&keyword, installed_only)
+            .await
+            .map_err(query_error)?;
+        Ok(hits.into_iter().map(Package::from).collect())
+    }
+
+    async fn search_file(&self, needle: String) -> Result<Vec<File>, Error> {
+        self.daemon.touch();
+        let hits = self.daemon.moss.search_file(&needle).await;
+        Ok(hits
+            .map_err(query_error)?
+            .into_iter()
+            .map(File::from)
+            .collect())
+    }
+
+    async fn list_states(&self) -> Result<Vec<State>, Error> {
+        self.daemon.touch();
+        let states = self.daemon.moss.list_states().await;
+        Ok(states
+            .map_err(query_error)?
+            .into_iter()
+            .map(State::from)
+            .collect())
+    }
+
+    async fn state_diff(&self, from: u64, to: u64) -> Result<Diff, Error> {
+        self.daemon.touch();
+        let diff = self.daemon.moss.state_diff(from, to).await;
+        Ok(diff.map_err(query_error)?.into())
+    }
+
+    async fn list_repositories(&self) -> Result<Vec<Repository>, Error> {
+        self.daemon.touch();
+        let repositories = self.daemon.moss.repositories().map_err(query_error)?;
+        Ok(repositories.iter().map(Repository::from).collect())
+    }
+
+    async fn history(&self) -> Vec<HistoryEntry> {
+        self.daemon.touch();
+        self.daemon.history.entries()
+    }
+
+    async fn plan_install(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] connection: &Connection,
+        packages: Vec<String>,
+        local_files: Vec<OwnedFd>,
+    ) -> Result<PlanWire, Error> {
+        self.daemon.touch();
+        let mut requests = strings(&packages);
+        let mut received = Vec::new();
+        if !local_files.is_empty() {
+            // Planning a local stone puts it in the store: that takes the install permission.
+            authority::authorize(connection, &header, actions::INSTALL).await?;
+            received = self.receive_files(local_files)?;
+            requests.extend(received.iter().map(|path| path.display().to_string()));
+        }
+        let plan = self.daemon.moss.plan_install(&requests).await;
+        for file in received {
+            let _ = std::fs::remove_file(file);
+        }
+        Ok(plan.map_err(query_error)?.into())
+    }
+
+    async fn plan_remove(&self, packages: Vec<String>) -> Result<PlanWire, Error> {
+        self.daemon.touch();
+        let plan = self.daemon.moss.plan_remove(&packages).await;
+        Ok(plan.map_err(query_error)?.into())
+    }
+
+    async fn plan_sync(&self, allow_downgrade: bool) -> Result<PlanWire, Error> {
+        self.daemon.touch();
+        let plan = self.daemon.moss.plan_sync(allow_downgrade).await;
+        Ok(plan.map_err(query_error)?.into())
+    }
+
+    /// What start-up recovery found; reported once, to the first client that asks.
+    fn recovery(&self) -> (bool, String) {
+        self.daemon.touch();
+        match self
+            .daemon
+            .recovery
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .take()
+        {
+            Some(message) => (true, message),
+            None => (false, String::new()),
+        }
+    }
+
+    fn transactions(&self) -> Vec<OwnedObjectPath> {
+        self.daemon.touch();
+        self.daemon
+            .unfinished()
+            .iter()
+            .filter_map(|text| path(text).ok())
+            .collect()
+    }
+
+    async fn install(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] connection: &Connection,
+        packages: Vec<String>,
+        local_files: Vec<OwnedFd>,
+        options: Options,
+    ) -> Result<OwnedObjectPath, Error> {
+        let received = self.receive_files(local_files)?;
+        let mut requests = packages;
+        requests.extend(received.iter().map(|path| path.display().to_string()));
+        let work = Work::Change(Change::Install { packages: requests });
+        self.create(
+            &header,
+            connection,
+            actions::INSTALL,
+            work,
+            received,
+            &options,
+        )
+        .await
+    }
+
+    async fn remove(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] connection: &Connection,
+        packages: Vec<String>,
+        options: Options,
+    ) -> Result<OwnedObjectPath, Error> {
+        let change = Change::Remove { packages };
+        self.change(&header, connection, actions::REMOVE, change, &options)
+            .await
+    }
+
+    async fn sync(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] connection: &Connection,
+        update: bool,
+        allow_downgrade: bool,
+        options: Options,
+    ) -> Result<OwnedObjectPath, Error> {
+        let change = Change::Sync {
+            update,
+            allow_downgrade,
+        };
+        self.change(&header, connection, actions::SYNC, change, &options)
+            .await
+    }
+
+    async fn refresh(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] connection: &Connection,
+        repository: String,
+        options: Options,
+    ) -> Result<OwnedObjectPath, Error> {
+        let change = Change::Refresh {
+            repository: (!repository.is_empty()).then_some(repository),
+        };
+        self.change(&header, connection, actions::REFRESH, change, &options)
+            .await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn repo_add(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] connection: &Connection,
+        name: String,
+        uri: String,
+        priority: u64,
+        comment: String,
+        keys: Vec<String>,
+        options: Options,
+    ) -> Result<OwnedObjectPath, Error> {
+        let change = Change::RepoAdd {
+            name,
+            uri,
+            priority,
+            comment,
+            keys,
+        };
+        self.change(
+            &header,
+            connection,
+            actions::REPO_CONFIGURE,
+            change,
+            &options,
+        )
+        .await
+    }
+
+    async fn repo_remove(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] connection: &Connection,
+        name: String,
+        options: Options,
+    ) -> Result<OwnedObjectPath, Error> {
+        let change = Change::RepoRemove { name };
+        self.change(
+            &header,
+            connection,
+            actions::REPO_CONFIGURE,
+            change,
+            &options,
+        )
+        .await
+    }
+
+    async fn repo_enable(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] connection: &Connection,
+        name: String,
+        enable: bool,
+        options: Options,
+    ) -> Result<OwnedObjectPath, Error> {
+        let change = Change::RepoEnable { name, enable };
+        self.change(
+            &header,
+            connection,
+            actions::REPO_CONFIGURE,
+            change,
+            &options,
+        )
+        .await
+    }
+
+    async fn state_activate(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] connection: &Connection,
+        id: u64,
+        options: Options,
+    ) -> Result<OwnedObjectPath, Error> {
+        let change = Change::StateActivate { id };
+        self.change(
+            &header,
+            connection,
+            actions::STATE_ACTIVATE,
+            change,
+            &options,
+        )
+        .await
+    }
+
+    async fn state_prune(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] connection: &Connection,
+        keep: u64,
+        options: Options,
+    ) -> Result<OwnedObjectPath, Error> {
+        let change = Change::StatePrune { keep };
+        self.change(&header, connection, actions::STATE_PRUNE, change, &options)
+            .await
+    }
+
+    async fn state_remove(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] connection: &Connection,
+        ids: Vec<u64>,
+        options: Options,
+    ) -> Result<OwnedObjectPath, Error> {
+        let change = Change::StateRemove { ids };
+        self.change(&header, connection, actions::STATE_PRUNE, change, &options)
+            .await
+    }
+
+    async fn repair(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] connection: &Connection,
+        options: Options,
+    ) -> Result<OwnedObjectPath, Error> {
+        self.change(
+            &header,
+            connection,
+            actions::STATE_PRUNE,
+            Change::Repair,
+            &options,
+        )
+        .await
+    }
+
+    async fn cache_prune(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] connection: &Connection,
+        options: Options,
+    ) -> Result<OwnedObjectPath, Error> {
+        self.change(
+            &header,
+            connection,
+            actions::STATE_PRUNE,
+            Change::CachePrune,
+            &options,
+        )
+        .await
+    }
+
+    async fn compose_build_root(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] connection: &Connection,
+        directory: String,
+        packages: Vec<String>,
+        options: Options,
+    ) -> Result<OwnedObjectPath, Error> {
+        let change = Change::BuildRoot {
+            directory: PathBuf::from(directory),
+            packages,
+        };
+        self.change(&header, connection, actions::BUILD_ROOT, change, &options)
+            .await
+    }
+
+    async fn automatic_update(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] connection: &Connection,
+        options: Options,
+    ) -> Result<OwnedObjectPath, Error> {
+        self.create(
+            &header,
+            connection,
+            actions::SYNC,
+            Work::AutomaticUpdate,
+            Vec::new(),
+            &options,
+        )
+        .await
+    }
+
+    #[zbus(property)]
+    fn version(&self) -> String {
+        env!("CARGO_PKG_VERSION").to_owned()
+    }
+
+    #[zbus(property)]
+    fn root(&self) -> String {
+        self.daemon.root.display().to_string()
+    }
+
+    #[zbus(property)]
+    fn active_state(&self) -> u64 {
+        self.daemon.moss.active_state().unwrap_or(0)
+    }
+
+    #[zbus(property)]
+    fn update_policy(&self) -> String {
+        self.daemon.config.update_policy.as_str().to_owned()
+    }
+
+    #[zbus(property)]
+    fn pending_updates(&self) -> u32 {
+        self.daemon
+            .pending_updates
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+}

@@ -1,0 +1,413 @@
+//! Wire types: what the daemon's methods return, as D-Bus structs that `busctl` and `gdbus` show
+//! field by field, with conversions to and from the engine's types.
+//!
+//! D-Bus has no optional values, so absent fields travel as empty strings or `false`.
+
+use moss::{
+    events::Event,
+    operations::{Plan, Planned},
+    queries::{FileHit, PackageDetails, PackageSummary, StateDiff, StateSummary},
+};
+use serde::{Deserialize, Serialize};
+use zbus::wire::Type;
+
+/// A package in a listing: `(id, name, version, release, build_release, summary, explicit,
+/// repository)`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Type)]
+pub struct Package {
+    /// Package id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Upstream version.
+    pub version: String,
+    /// Recipe release.
+    pub release: u64,
+    /// Build release.
+    pub build_release: u64,
+    /// Summary.
+    pub summary: String,
+    /// Installed and asked for by the user.
+    pub explicit: bool,
+    /// Repository for available packages, empty for installed ones.
+    pub repository: String,
+}
+
+impl From<PackageSummary> for Package {
+    fn from(package: PackageSummary) -> Self {
+        Self {
+            id: package.id,
+            name: package.name,
+            version: package.version,
+            release: package.release,
+            build_release: package.build_release,
+            summary: package.summary,
+            explicit: package.explicit.unwrap_or(false),
+            repository: package.repository.unwrap_or_default(),
+        }
+    }
+}
+
+impl From<Package> for PackageSummary {
+    fn from(package: Package) -> Self {
+        let installed = package.repository.is_empty();
+        Self {
+            id: package.id,
+            name: package.name,
+            version: package.version,
+            release: package.release,
+            build_release: package.build_release,
+            summary: package.summary,
+            explicit: installed.then_some(package.explicit),
+            repository: (!installed).then_some(package.repository),
+        }
+    }
+}
+
+/// Details of one package. The metadata travels as the JSON of the engine's package record so
+/// that fields added to the format reach clients without a new interface version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Type)]
+pub struct Details {
+    /// `installed` or `available`.
+    pub status: String,
+    /// Package id.
+    pub id: String,
+    /// Installed and asked for by the user.
+    pub explicit: bool,
+    /// Repository of an available package.
+    pub repository: String,
+    /// The package record as JSON.
+    pub package_json: String,
+    /// Absolute paths of its files, when asked for.
+    pub files: Vec<String>,
+}
+
+impl From<PackageDetails> for Details {
+    fn from(details: PackageDetails) -> Self {
+        Self {
+            status: details.status,
+            id: details.id,
+            explicit: details.explicit.unwrap_or(false),
+            repository: details.repository.unwrap_or_default(),
+            package_json: serde_json::to_string(&details.package).unwrap_or_default(),
+            files: details.files,
+        }
+    }
+}
+
+impl TryFrom<Details> for PackageDetails {
+    type Error = serde_json::Error;
+
+    fn try_from(details: Details) -> Result<Self, Self::Error> {
+        let installed = details.status == "installed";
+        Ok(Self {
+            package: serde_json::from_str(&details.package_json)?,
+            status: details.status,
+            id: details.id,
+            explicit: installed.then_some(details.explicit),
+            repository: (!installed).then_some(details.repository),
+            files: details.files,
+        })
+    }
+}
+
+/// A file of an installed package: `(path, package)`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Type)]
+pub struct File {
+    /// Absolute path.
+    pub path: String,
+    /// Owning package name.
+    pub package: String,
+}
+
+impl From<FileHit> for File {
+    fn from(hit: FileHit) -> Self {
+        Self {
+            path: hit.path,
+            package: hit.package,
+        }
+    }
+}
+
+impl From<File> for FileHit {
+    fn from(file: File) -> Self {
+        Self {
+            path: file.path,
+            package: file.package,
+        }
+    }
+}
+
+/// A state: `(id, created, summary, description, packages, active)`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Type)]
+pub struct State {
+    /// State id.
+    pub id: u64,
+    /// Creation time, UTC seconds.
+    pub created: i64,
+    /// What made it.
+    pub summary: String,
+    /// Free text.
+    pub description: String,
+    /// Number of packages.
+    pub packages: u64,
+    /// Whether it is active.
+    pub active: bool,
+}
+
+impl From<StateSummary> for State {
+    fn from(state: StateSummary) -> Self {
+        Self {
+            id: state.id,
+            created: state.created,
+            summary: state.summary,
+            description: state.description.unwrap_or_default(),
+            packages: state.packages as u64,
+            active: state.active,
+        }
+    }
+}
+
+impl From<State> for StateSummary {
+    fn from(state: State) -> Self {
+        Self {
+            id: state.id,
+            created: state.created,
+            summary: state.summary,
+            description: (!state.description.is_empty()).then_some(state.description),
+            packages: usize::try_from(state.packages).unwrap_or(usize::MAX),
+            active: state.active,
+        }
+    }
+}
+
+/// What differs between two states: `(added, removed, changed (name, old, new))`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, Type)]
+pub struct Diff {
+    /// `name version-release` only in the newer state.
+    pub added: Vec<String>,
+    /// `name version-release` only in the older state.
+    pub removed: Vec<String>,
+    /// `(name, old, new)`.
+    pub changed: Vec<(String, String, String)>,
+}
+
+impl From<StateDiff> for Diff {
+    fn from(diff: StateDiff) -> Self {
+        Self {
+            added: diff.added,
+            removed: diff.removed,
+            changed: diff.changed,
+        }
+    }
+}
+
+/// A repository: `(id, uri, priority, active, description, signed)`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Type)]
+pub struct Repository {
+    /// Repository id.
+    pub id: String,
+    /// Index location.
+    pub uri: String,
+    /// Priority, higher wins.
+    pub priority: u64,
+    /// Enabled.
+    pub active: bool,
+    /// Free text.
+    pub description: String,
+    /// Whether its index must carry a valid signature.
+    pub signed: bool,
+}
+
+impl From<&moss::repository::Repository> for Repository {
+    fn from(repository: &moss::repository::Repository) -> Self {
+        Self {
+            id: repository.id.clone(),
+            uri: repository.uri.to_string(),
+            priority: repository.priority,
+            active: repository.active,
+            description: repository.description.clone(),
+            signed: repository.is_signed(),
+        }
+    }
+}
+
+/// A package of a plan: `(id, name, version, origin)`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Type)]
+pub struct PlannedPackage {
+    /// Package id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// `version-release`.
+    pub version: String,
+    /// `installed`, a repository id, or `local`.
+    pub origin: String,
+}
+
+impl From<Planned> for PlannedPackage {
+    fn from(planned: Planned) -> Self {
+        Self {
+            id: planned.id,
+            name: planned.name,
+            version: planned.version,
+            origin: planned.origin,
+        }
+    }
+}
+
+impl From<PlannedPackage> for Planned {
+    fn from(planned: PlannedPackage) -> Self {
+        Self {
+            id: planned.id,
+            name: planned.name,
+            version: planned.version,
+            origin: planned.origin,
+        }
+    }
+}
+
+/// What an install, remove or sync will do: `(add, remove, change (old, new))`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, Type)]
+pub struct PlanWire {
+    /// New packages.
+    pub add: Vec<PlannedPackage>,
+    /// Packages that go away.
+    pub remove: Vec<PlannedPackage>,
+    /// Packages replaced by another version.
+    pub change: Vec<(PlannedPackage, PlannedPackage)>,
+}
+
+impl From<Plan> for PlanWire {
+    fn from(plan: Plan) -> Self {
+        Self {
+            add: plan.add.into_iter().map(Into::into).collect(),
+            remove: plan.remove.into_iter().map(Into::into).collect(),
+            change: plan
+                .change
+                .into_iter()
+                .map(|(old, new)| (old.into(), new.into()))
+                .collect(),
+        }
+    }
+}
+
+impl From<PlanWire> for Plan {
+    fn from(plan: PlanWire) -> Self {
+        Self {
+            add: plan.add.into_iter().map(Into::into).collect(),
+            remove: plan.remove.into_iter().map(Into::into).collect(),
+            change: plan
+                .change
+                .into_iter()
+                .map(|(old, new)| (old.into(), new.into()))
+                .collect(),
+            ..Plan::default()
+        }
+    }
+}
+
+/// One entry of the daemon's history: `(transaction, title, uid, started, finished, status,
+/// message, state)`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Type)]
+pub struct HistoryEntry {
+    /// Transaction number within its daemon run.
+    pub transaction: u64,
+    /// What it did.
+    pub title: String,
+    /// Who asked.
+    pub uid: u32,
+    /// When it started, UTC seconds.
+    pub started: u64,
+    /// When it ended, UTC seconds.
+    pub finished: u64,
+    /// Final status.
+    pub status: String,
+    /// Its outcome or error message.
+    pub message: String,
+    /// The state active afterwards (0 for none).
+    pub state: u64,
+}
+
+/// Version of [`Progress`]; a client refuses events of a version it does not know.
+pub const PROGRESS_VERSION: u32 = 1;
+
+/// A progress event of a transaction, numbered. Travels as JSON in the `Event` signal and in
+/// `Events` replies, so the engine's event kinds reach clients without a new interface.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Progress {
+    /// [`PROGRESS_VERSION`].
+    pub version: u32,
+    /// 1, 2, 3 ... within the transaction; a client that missed some asks `Events(since)`.
+    pub sequence: u64,
+    /// Whole-transaction percentage, weighted by phase; never goes down.
+    pub percentage: u32,
+    /// Seconds left, when it can be estimated.
+    pub eta_seconds: Option<u64>,
+    /// Bytes downloaded so far in this transaction.
+    pub bytes_done: u64,
+    /// Bytes to download in this transaction, when known.
+    pub bytes_total: u64,
+    /// What happened.
+    pub event: Event,
+}
+
+impl Progress {
+    /// Encode for the wire.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// Decode from the wire, refusing unknown versions.
+    pub fn from_json(text: &str) -> Result<Self, String> {
+        let progress: Self = serde_json::from_str(text)
+            .map_err(|error| format!("cannot read a progress event: {error}"))?;
+        if progress.version != PROGRESS_VERSION {
+            return Err(format!(
+                "progress event version {} is not {PROGRESS_VERSION}; update moss",
+                progress.version
+            ));
+        }
+        Ok(progress)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use moss::events::Phase;
+
+    #[test]
+    fn progress_round_trips_and_refuses_other_versions() {
+        let progress = Progress {
+            version: PROGRESS_VERSION,
+            sequence: 3,
+            percentage: 40,
+            eta_seconds: Some(2),
+            bytes_done: 10,
+            bytes_total: 20,
+            event: Event::PhaseStarted {
+                phase: Phase::Blit,
+                total: 5,
+            },
+        };
+        let text = progress.to_json();
+        assert_eq!(Progress::from_json(&text).unwrap(), progress);
+        let future = text.replace("\"version\":1", "\"version\":2");
+        assert!(
+            Progress::from_json(&future)
+                .unwrap_err()
+                .contains("version 2")
+        );
+    }
+
+    #[test]
+    fn signatures_are_stable() {
+        assert_eq!(Package::SIGNATURE.to_string(), "(sssttsbs)");
+        assert_eq!(State::SIGNATURE.to_string(), "(txsstb)");
+        assert_eq!(
+            PlanWire::SIGNATURE.to_string(),
+            "(a(ssss)a(ssss)a((ssss)(ssss)))"
+        );
+    }
+}

@@ -50,6 +50,19 @@ CREATE TABLE asset (
     blake3 TEXT NOT NULL                  -- BLAKE3 of the body, 64 hex digits
 );
 "#,
+    r#"
+CREATE TABLE state_trigger (
+    state_id INTEGER NOT NULL REFERENCES state(id) ON DELETE CASCADE,
+    position INTEGER NOT NULL,             -- order of running
+    scope    TEXT NOT NULL,                -- 'transaction' or 'system'
+    trigger  TEXT NOT NULL,
+    command  TEXT NOT NULL,
+    success  INTEGER NOT NULL,
+    status   TEXT NOT NULL,
+    output   TEXT NOT NULL,
+    PRIMARY KEY (state_id, position)
+);
+"#,
 ];
 
 /// A database failure, naming what was being done.
@@ -512,6 +525,11 @@ impl Database {
             .await
             .map_err(context("listing layouts"))?;
         self.layouts(&ids).await
+    }
+
+    /// The connection pool, for modules that keep their own tables (trigger runs).
+    pub(crate) fn pool(&self) -> &SqlitePool {
+        &self.pool
     }
 
     /// Close the pool, flushing the WAL.

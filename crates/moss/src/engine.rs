@@ -67,6 +67,12 @@ pub enum EngineError {
     /// The change was cancelled before its point of no return.
     #[error("the change was cancelled; nothing was changed")]
     Cancelled,
+    /// Boot entries could not be managed.
+    #[error(transparent)]
+    Boot(#[from] crate::boot::BootError),
+    /// A trigger could not be loaded or a transaction trigger failed.
+    #[error(transparent)]
+    Trigger(#[from] crate::triggers::TriggerError),
     /// Any other failure with a message naming the object and the fix.
     #[error("{0}")]
     Other(String),

@@ -2,6 +2,7 @@
 //! and reports progress through [`events::Reporter`], which the `moss` CLI and `mossd` render.
 
 pub mod blit;
+pub mod boot;
 mod build_root;
 pub mod cancel;
 pub mod db;
@@ -22,6 +23,7 @@ pub mod resolve;
 pub mod state;
 pub mod store;
 pub mod transaction;
+pub mod triggers;
 pub mod vfs;
 
 pub use engine::{EngineError, Moss};

@@ -37,6 +37,9 @@ pub struct Issue {
     /// variant of it): the content digest, so that a repair unpacks the contents again.
     #[serde(skip)]
     pub digest: Option<u128>,
+    /// `/etc` or `/var` lack what the system triggers make: a repair runs them again.
+    #[serde(skip)]
+    pub system: bool,
 }
 
 impl Moss {
@@ -213,6 +216,15 @@ impl Moss {
                     })?;
             issues.extend(found);
         }
+        if let Some(problem) = self.system_problem().await? {
+            issues.push(Issue {
+                state: active,
+                path: "/etc, /var".to_owned(),
+                problem,
+                digest: None,
+                system: true,
+            });
+        }
         Ok(issues)
     }
 
@@ -224,7 +236,11 @@ impl Moss {
             self.repair_store(&damaged).await?;
         }
         let active = self.active_state();
-        let mut states: HashSet<u64> = issues.iter().filter_map(|issue| issue.state).collect();
+        let mut states: HashSet<u64> = issues
+            .iter()
+            .filter(|issue| !issue.system)
+            .filter_map(|issue| issue.state)
+            .collect();
         if !damaged.is_empty() {
             // Trees link store files: a damaged asset damaged every tree that uses it.
             states.extend(active);
@@ -237,6 +253,17 @@ impl Moss {
                 if archive.exists() {
                     remove_tree(&archive)?;
                 }
+            }
+        }
+        // `/etc` and `/var` are made by the system triggers from what `/usr` holds: run them
+        // all again (users, groups, directories, defaults), nothing is reinstalled.
+        if issues.iter().any(|issue| issue.system) {
+            let runs = self.regenerate_system().await?;
+            if let Some(failed) = runs.iter().find(|run| !run.success) {
+                return Err(EngineError::Other(format!(
+                    "system trigger {} failed again: `{}` {}\n{}",
+                    failed.trigger, failed.command, failed.status, failed.output
+                )));
             }
         }
         Ok(())
@@ -375,6 +402,7 @@ fn check_store(
             path: store.asset_path(*digest).display().to_string(),
             problem: "missing".to_owned(),
             digest: Some(*digest),
+            system: false,
         })
         .collect();
     let workers = std::thread::available_parallelism().map_or(2, |count| count.get());
@@ -400,6 +428,7 @@ fn check_store(
                             path: path.display().to_string(),
                             problem,
                             digest: Some(*digest),
+                            system: false,
                         }),
                         None => local_inodes.extend(inode.map(|inode| (inode, *digest))),
                     }
@@ -470,6 +499,7 @@ fn check_tree(
             path: format!("/usr/{path}"),
             problem,
             digest,
+            system: false,
         })
     };
     for (path, node) in vfs.iter() {

@@ -31,6 +31,16 @@ const ROOT_LINKS: [(&str, &str); 5] = [
     ("lib32", "usr/lib32"),
 ];
 
+/// What an activation runs besides the swap.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ActivateOptions {
+    /// Run no triggers (the offline rollback at boot: the archived tree already holds the
+    /// transaction triggers' output, and `/etc` may not be writable yet).
+    pub skip_triggers: bool,
+    /// Leave the boot entries alone.
+    pub skip_boot: bool,
+}
+
 /// What a switch did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Switch {
@@ -67,11 +77,21 @@ impl Moss {
             description: None,
             selections,
         };
-        self.switch_with_base(state, true, true).await
+        self.switch_with_base(state, true, true, ActivateOptions::default())
+            .await
     }
 
     /// Make an existing state active again (rollback or roll forward). No new state is recorded.
     pub async fn activate(&self, id: u64) -> Result<Switch, EngineError> {
+        self.activate_with(id, ActivateOptions::default()).await
+    }
+
+    /// [`Moss::activate`], optionally without triggers or boot entry updates.
+    pub async fn activate_with(
+        &self,
+        id: u64,
+        options: ActivateOptions,
+    ) -> Result<Switch, EngineError> {
         if self.active_state() == Some(id) {
             return Err(EngineError::ActiveState(id));
         }
@@ -80,7 +100,7 @@ impl Moss {
             .state(id)
             .await?
             .ok_or(EngineError::UnknownState(id))?;
-        self.switch_with_base(state, false, true).await
+        self.switch_with_base(state, false, true, options).await
     }
 
     /// Rebuild the active state's tree from the store and swap it in (repairs a damaged `/usr`).
@@ -93,7 +113,8 @@ impl Moss {
             .state(id)
             .await?
             .ok_or(EngineError::UnknownState(id))?;
-        self.switch_with_base(state, false, false).await
+        self.switch_with_base(state, false, false, ActivateOptions::default())
+            .await
     }
 
     async fn switch_with_base(
@@ -101,6 +122,7 @@ impl Moss {
         state: State,
         record: bool,
         reuse: bool,
+        options: ActivateOptions,
     ) -> Result<Switch, EngineError> {
         let started = std::time::Instant::now();
         let paths = self.installation.paths().clone();
@@ -119,7 +141,15 @@ impl Moss {
             && let Some(blit) = self.try_add_only(&state, base_state).await?
         {
             return self
-                .promote(state, record, previous, Some(base_state.id), blit, started)
+                .promote(
+                    state,
+                    record,
+                    previous,
+                    Some(base_state.id),
+                    blit,
+                    started,
+                    options,
+                )
                 .await;
         }
         let cached_base = base.as_ref().map(|base_state| {
@@ -191,11 +221,14 @@ impl Moss {
             base.map(|base_state| base_state.id),
             blit,
             started,
+            options,
         )
         .await
     }
 
-    /// Swap the tree in staging in: flush, journal, exchange, record, archive.
+    /// Swap the tree in staging in: transaction triggers, flush, journal, exchange, record,
+    /// archive, then system triggers and boot entries.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) async fn promote(
         &self,
         state: State,
@@ -204,6 +237,7 @@ impl Moss {
         reused: Option<u64>,
         blit: BlitStats,
         started: std::time::Instant,
+        options: ActivateOptions,
     ) -> Result<Switch, EngineError> {
         let paths = self.installation.paths().clone();
         let staging_usr = paths.staging().join("usr");
@@ -211,6 +245,26 @@ impl Moss {
             .report(Event::PhaseFinished { phase: Phase::Blit });
         tracing::debug!(elapsed = ?started.elapsed(), ?blit, "blitted");
         failpoint::point("blitted");
+        // Transaction triggers, before anything live changes: a failure drops the staged tree.
+        // The untouched archived tree of this very state already holds their output.
+        let pending = if options.skip_triggers {
+            None
+        } else {
+            let run_transaction = reused != Some(state.id);
+            match self
+                .run_transaction_triggers(&state, previous, run_transaction)
+                .await
+            {
+                Ok(pending) => Some(pending),
+                Err(error) => {
+                    remove_tree(&staging_usr)?;
+                    if record {
+                        let _ = fs::remove_file(tree_cache(&paths.trees(), state.id));
+                    }
+                    return Err(error);
+                }
+            }
+        };
 
         // Everything in staging must be on disk before `/usr` points at it.
         sync_filesystem(&staging_usr)?;
@@ -247,6 +301,12 @@ impl Moss {
         update_root_links(&paths.root)?;
         self.reporter
             .report(Event::PhaseFinished { phase: Phase::Swap });
+        if let Some(pending) = pending {
+            self.run_system_triggers(state.id, pending).await?;
+        }
+        if !options.skip_boot {
+            self.sync_boot_after_change().await;
+        }
         Ok(Switch {
             state: state.id,
             previous,

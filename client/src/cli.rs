@@ -114,6 +114,9 @@ pub struct SyncArguments {
     /// Allow moving packages to older versions the repositories offer.
     #[arg(long)]
     pub allow_downgrade: bool,
+    /// Ask mossd to apply its background update policy (what moss-update.timer runs).
+    #[arg(long, conflicts_with_all = ["update", "allow_downgrade", "dry_run"])]
+    pub automatic: bool,
     /// Show what would happen and change nothing.
     #[arg(long)]
     pub dry_run: bool,

@@ -2,6 +2,8 @@
 
 use moss::extract::ExtractError;
 
+use crate::remote::RemoteError;
+
 /// Input data was malformed (a corrupt or hostile stone).
 pub const DATA_ERROR: u8 = 65;
 /// An input file does not exist or cannot be read.
@@ -10,10 +12,28 @@ pub const NO_INPUT: u8 = 66;
 pub const CANNOT_CREATE: u8 = 73;
 /// Any other failure.
 pub const FAILURE: u8 = 1;
+/// The daemon is not running or not reachable.
+pub const UNAVAILABLE: u8 = 69;
+/// Not permitted (polkit or the bus policy said no).
+pub const NO_PERMISSION: u8 = 77;
+/// The user cancelled; nothing was changed (as a shell reports Ctrl-C).
+pub const CANCELLED: u8 = 130;
 
 /// The exit code for an error chain.
 pub fn code_for(error: &anyhow::Error) -> u8 {
     for cause in error.chain() {
+        if let Some(remote) = cause.downcast_ref::<RemoteError>() {
+            return match remote {
+                RemoteError::Unavailable(_) => UNAVAILABLE,
+                RemoteError::NotAuthorized(_) => NO_PERMISSION,
+                RemoteError::NotFound(_) => NO_INPUT,
+                RemoteError::Cancelled(_) => CANCELLED,
+                RemoteError::Failed(_) => FAILURE,
+            };
+        }
+        if let Some(moss::EngineError::Cancelled) = cause.downcast_ref::<moss::EngineError>() {
+            return CANCELLED;
+        }
         if let Some(extract) = cause.downcast_ref::<ExtractError>() {
             return match extract {
                 ExtractError::Stone(stone) => stone_code(stone),

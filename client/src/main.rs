@@ -1,6 +1,7 @@
 //! `moss`: the command-line client. Argument parsing, dispatch and error rendering only; the work
-//! happens in the `moss` engine library.
+//! happens in `mossd` (the default) or, with `-D ROOT`, in the `moss` engine library linked here.
 
+mod backend;
 mod cli;
 mod confirm;
 mod exit;
@@ -8,6 +9,7 @@ mod extract;
 mod inspect;
 mod packages;
 mod progress;
+mod remote;
 mod state;
 
 use std::{io::Write, path::PathBuf, process::ExitCode, sync::Arc};
@@ -15,7 +17,10 @@ use std::{io::Write, path::PathBuf, process::ExitCode, sync::Arc};
 use clap::Parser;
 use moss::Moss;
 
-use crate::cli::{CacheCommand, Cli, Command, RepoCommand, StateCommand};
+use crate::{
+    backend::Backend,
+    cli::{CacheCommand, Cli, Command, RepoCommand, StateCommand},
+};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -23,7 +28,8 @@ fn main() -> ExitCode {
         Command::Inspect(arguments) => inspect::run(arguments),
         Command::Extract(arguments) => extract::run(arguments),
         Command::Index(arguments) => packages::index(arguments),
-        _ => run_engine(&cli),
+        _ if cli.directory.is_some() => run_engine(&cli),
+        _ => run_daemon(&cli),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -42,7 +48,7 @@ fn main() -> ExitCode {
     }
 }
 
-/// Commands that work on an installation: direct mode opens it here, under its lock.
+/// Direct mode: open the installation here, under its lock.
 fn run_engine(cli: &Cli) -> anyhow::Result<()> {
     let root = cli.directory.clone().unwrap_or_else(|| PathBuf::from("/"));
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -55,9 +61,21 @@ fn run_engine(cli: &Cli) -> anyhow::Result<()> {
         } else {
             Moss::open(root, reporter).await?
         };
-        let result = dispatch(&moss, cli).await;
+        let result = dispatch(&Backend::Direct(&moss), cli).await;
         moss.database().close().await;
         result
+    })
+}
+
+/// The default: ask mossd on the system bus.
+fn run_daemon(cli: &Cli) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let reporter = Arc::new(progress::Progress::new());
+        let daemon = remote::Daemon::connect(reporter).await?;
+        dispatch(&Backend::Daemon(daemon), cli).await
     })
 }
 
@@ -72,18 +90,18 @@ fn reads_only(command: &Command) -> bool {
     }
 }
 
-async fn dispatch(moss: &Moss, cli: &Cli) -> anyhow::Result<()> {
+async fn dispatch(backend: &Backend<'_>, cli: &Cli) -> anyhow::Result<()> {
     match &cli.command {
-        Command::State(command) => state::run(moss, command, cli.yes).await,
-        Command::Cache(CacheCommand::Prune) => state::cache_prune(moss).await,
-        Command::List(command) => packages::list(moss, command).await,
-        Command::Install(arguments) => packages::install(moss, arguments, cli.yes).await,
-        Command::Remove(arguments) => packages::remove(moss, arguments, cli.yes).await,
-        Command::Sync(arguments) => packages::sync(moss, arguments, cli.yes).await,
-        Command::Info(arguments) => packages::info(moss, arguments).await,
-        Command::Search(arguments) => packages::search(moss, arguments).await,
-        Command::SearchFile(arguments) => packages::search_file(moss, arguments).await,
-        Command::Repo(command) => packages::repo(moss, command).await,
+        Command::State(command) => state::run(backend, command, cli.yes).await,
+        Command::Cache(CacheCommand::Prune) => state::cache_prune(backend).await,
+        Command::List(command) => packages::list(backend, command).await,
+        Command::Install(arguments) => packages::install(backend, arguments, cli.yes).await,
+        Command::Remove(arguments) => packages::remove(backend, arguments, cli.yes).await,
+        Command::Sync(arguments) => packages::sync(backend, arguments, cli.yes).await,
+        Command::Info(arguments) => packages::info(backend, arguments).await,
+        Command::Search(arguments) => packages::search(backend, arguments).await,
+        Command::SearchFile(arguments) => packages::search_file(backend, arguments).await,
+        Command::Repo(command) => packages::repo(backend, command).await,
         Command::Inspect(_) | Command::Extract(_) | Command::Index(_) => {
             unreachable!("handled without an installation")
         }

@@ -3,12 +3,14 @@
 use std::io::Write;
 
 use moss::{
-    Moss,
     operations::{Plan, Planned},
+    queries::PackageSummary,
+    requests::Change,
 };
 use serde::Serialize;
 
 use crate::{
+    backend::Backend,
     cli::{
         ChangeArguments, Format, IndexArguments, InfoArguments, ListCommand, RepoCommand,
         SearchArguments, SyncArguments,
@@ -32,36 +34,23 @@ struct Listed {
     id: String,
 }
 
-impl From<moss::engine::Installed> for Listed {
-    fn from(installed: moss::engine::Installed) -> Self {
-        let meta = installed.package.meta;
+impl From<PackageSummary> for Listed {
+    fn from(package: PackageSummary) -> Self {
         Self {
-            name: meta.name,
-            version: meta.version,
-            release: meta.release,
-            build_release: meta.build_release,
-            summary: meta.summary,
-            explicit: Some(installed.explicit),
-            repository: None,
-            id: installed.package.id,
+            name: package.name,
+            version: package.version,
+            release: package.release,
+            build_release: package.build_release,
+            summary: package.summary,
+            explicit: package.explicit,
+            repository: package.repository,
+            id: package.id,
         }
     }
 }
 
-impl From<moss::operations::Available> for Listed {
-    fn from(available: moss::operations::Available) -> Self {
-        let meta = available.meta;
-        Self {
-            id: meta.hash.clone().unwrap_or_default(),
-            name: meta.name,
-            version: meta.version,
-            release: meta.release,
-            build_release: meta.build_release,
-            summary: meta.summary,
-            explicit: None,
-            repository: Some(available.repository),
-        }
-    }
+fn listing(packages: Vec<PackageSummary>) -> Vec<Listed> {
+    packages.into_iter().map(Listed::from).collect()
 }
 
 fn print_listing(listing: &[Listed], format: Format) -> anyhow::Result<()> {
@@ -93,30 +82,22 @@ fn print_listing(listing: &[Listed], format: Format) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub async fn list(moss: &Moss, command: &ListCommand) -> anyhow::Result<()> {
+pub async fn list(backend: &Backend<'_>, command: &ListCommand) -> anyhow::Result<()> {
     match command {
-        ListCommand::Installed(arguments) => {
-            let listing: Vec<Listed> = moss
-                .installed()
-                .await?
-                .into_iter()
-                .filter(|installed| !arguments.explicit || installed.explicit)
-                .map(Listed::from)
-                .collect();
-            print_listing(&listing, arguments.format)
-        }
+        ListCommand::Installed(arguments) => print_listing(
+            &listing(backend.installed(arguments.explicit).await?),
+            arguments.format,
+        ),
         ListCommand::Available(arguments) => {
-            let mut listing: Vec<Listed> = moss
-                .available()
-                .await?
-                .into_iter()
-                .map(Listed::from)
-                .collect();
-            listing.sort_by(|a, b| a.name.cmp(&b.name));
-            print_listing(&listing, arguments.format)
+            print_listing(&listing(backend.available().await?), arguments.format)
         }
         ListCommand::Sync(arguments) => {
-            let plan = moss.plan_sync(false).await?;
+            let plan = backend
+                .plan(&Change::Sync {
+                    update: false,
+                    allow_downgrade: false,
+                })
+                .await?;
             print_plan(&plan, arguments.format)
         }
     }
@@ -159,44 +140,47 @@ fn print_plan(plan: &Plan, format: Format) -> anyhow::Result<()> {
 }
 
 async fn carry_out(
-    moss: &Moss,
-    plan: Plan,
-    summary: &str,
+    backend: &Backend<'_>,
+    change: Change,
+    nothing: Option<&str>,
     dry_run: bool,
     yes: bool,
     format: Format,
 ) -> anyhow::Result<()> {
+    let plan = backend.plan(&change).await?;
+    if plan.is_empty()
+        && let Some(nothing) = nothing
+    {
+        return eprintln_text(nothing);
+    }
     print_plan(&plan, format)?;
-    if plan.is_empty() || dry_run {
+    if plan.is_empty() {
+        return Ok(());
+    }
+    if dry_run {
         return Ok(());
     }
     if !confirm("Proceed?", yes)? {
         eprintln_text("Cancelled; nothing was changed")?;
         return Ok(());
     }
-    let switch = moss.execute(&plan, summary).await?;
-    eprintln_text(&format!(
-        "State {} is active ({} entries created, {} removed{})",
-        switch.state,
-        switch.blit.created,
-        switch.blit.removed,
-        switch
-            .reused
-            .map(|id| format!(", built from state {id}"))
-            .unwrap_or_default()
-    ))
+    let outcome = backend.perform(change).await?;
+    eprintln_text(&outcome.message)
 }
 
-pub async fn install(moss: &Moss, arguments: &ChangeArguments, yes: bool) -> anyhow::Result<()> {
-    let plan = moss.plan_install(&arguments.packages).await?;
-    if plan.is_empty() {
-        eprintln_text("Everything requested is already installed")?;
-        return Ok(());
-    }
+pub async fn install(
+    backend: &Backend<'_>,
+    arguments: &ChangeArguments,
+    yes: bool,
+) -> anyhow::Result<()> {
+    let change = Change::Install {
+        packages: arguments.packages.clone(),
+    };
+    let nothing = Some("Everything requested is already installed");
     carry_out(
-        moss,
-        plan,
-        "Install",
+        backend,
+        change,
+        nothing,
         arguments.dry_run,
         yes,
         arguments.format,
@@ -204,12 +188,18 @@ pub async fn install(moss: &Moss, arguments: &ChangeArguments, yes: bool) -> any
     .await
 }
 
-pub async fn remove(moss: &Moss, arguments: &ChangeArguments, yes: bool) -> anyhow::Result<()> {
-    let plan = moss.plan_remove(&arguments.packages).await?;
+pub async fn remove(
+    backend: &Backend<'_>,
+    arguments: &ChangeArguments,
+    yes: bool,
+) -> anyhow::Result<()> {
+    let change = Change::Remove {
+        packages: arguments.packages.clone(),
+    };
     carry_out(
-        moss,
-        plan,
-        "Remove",
+        backend,
+        change,
+        None,
         arguments.dry_run,
         yes,
         arguments.format,
@@ -217,117 +207,91 @@ pub async fn remove(moss: &Moss, arguments: &ChangeArguments, yes: bool) -> anyh
     .await
 }
 
-pub async fn sync(moss: &Moss, arguments: &SyncArguments, yes: bool) -> anyhow::Result<()> {
-    if arguments.update {
-        moss.refresh(None).await?;
-    }
-    let plan = moss.plan_sync(arguments.allow_downgrade).await?;
-    carry_out(moss, plan, "Sync", arguments.dry_run, yes, arguments.format).await
-}
-
-pub async fn info(moss: &Moss, arguments: &InfoArguments) -> anyhow::Result<()> {
-    let installed = moss.installed().await?;
-    let available = moss.available().await?;
-    let mut reports = Vec::new();
-    for request in &arguments.packages {
-        let dependency: stone::Dependency = request.parse()?;
-        let matches = |meta: &stone::Package| {
-            (dependency.kind == stone::DependencyKind::Name && dependency.target == meta.name)
-                || meta.provides.contains(&dependency)
-        };
-        let mut found = false;
-        for package in installed
-            .iter()
-            .filter(|installed| matches(&installed.package.meta))
-        {
-            found = true;
-            let files = if arguments.files {
-                let layouts = moss
-                    .database()
-                    .layouts(std::slice::from_ref(&package.package.id))
-                    .await?;
-                layouts
-                    .into_iter()
-                    .flat_map(|(_, layouts)| layouts)
-                    .filter_map(|layout| {
-                        layout.entry.target().map(|target| format!("/usr/{target}"))
-                    })
-                    .collect()
-            } else {
-                Vec::new()
-            };
-            reports.push(serde_json::json!({
-                "status": "installed", "explicit": package.explicit, "id": package.package.id,
-                "package": package.package.meta, "files": files,
-            }));
-        }
-        for package in available
-            .iter()
-            .filter(|available| matches(&available.meta))
-        {
-            found = true;
-            reports.push(serde_json::json!({
-                "status": "available", "repository": package.repository, "id": package.meta.hash,
-                "package": package.meta,
-            }));
-        }
-        if !found {
+pub async fn sync(
+    backend: &Backend<'_>,
+    arguments: &SyncArguments,
+    yes: bool,
+) -> anyhow::Result<()> {
+    if arguments.automatic {
+        let Backend::Daemon(daemon) = backend else {
             anyhow::bail!(
-                "no installed or available package provides {request}; try `moss search`"
+                "`moss sync --automatic` asks mossd to apply its update policy; it has no direct mode"
             );
-        }
+        };
+        let outcome = daemon.automatic_update().await?;
+        return eprintln_text(&outcome.message);
     }
+    if arguments.update {
+        backend
+            .perform(Change::Refresh { repository: None })
+            .await?;
+    }
+    let change = Change::Sync {
+        update: false,
+        allow_downgrade: arguments.allow_downgrade,
+    };
+    carry_out(
+        backend,
+        change,
+        None,
+        arguments.dry_run,
+        yes,
+        arguments.format,
+    )
+    .await
+}
+
+pub async fn info(backend: &Backend<'_>, arguments: &InfoArguments) -> anyhow::Result<()> {
+    let reports = backend
+        .details(&arguments.packages, arguments.files)
+        .await?;
     let mut stdout = std::io::stdout().lock();
     match arguments.format {
         Format::Json => {
+            let reports: Vec<serde_json::Value> = reports
+                .iter()
+                .map(|report| match report.status.as_str() {
+                    "installed" => serde_json::json!({
+                        "status": "installed", "explicit": report.explicit.unwrap_or(false),
+                        "id": report.id, "package": report.package, "files": report.files,
+                    }),
+                    _ => serde_json::json!({
+                        "status": report.status, "repository": report.repository,
+                        "id": report.id, "package": report.package,
+                    }),
+                })
+                .collect();
             serde_json::to_writer_pretty(&mut stdout, &reports)?;
             writeln!(stdout)?;
         }
         Format::Human => {
             for report in &reports {
-                let package = &report["package"];
-                writeln!(
-                    stdout,
-                    "Name         : {}",
-                    package["name"].as_str().unwrap_or_default()
-                )?;
-                writeln!(
-                    stdout,
-                    "Status       : {}",
-                    report["status"].as_str().unwrap_or_default()
-                )?;
+                let package = &report.package;
+                writeln!(stdout, "Name         : {}", package.name)?;
+                writeln!(stdout, "Status       : {}", report.status)?;
                 writeln!(
                     stdout,
                     "Version      : {}-{}",
-                    package["version"].as_str().unwrap_or_default(),
-                    package["release"]
+                    package.version, package.release
                 )?;
-                writeln!(
-                    stdout,
-                    "Summary      : {}",
-                    package["summary"].as_str().unwrap_or_default()
-                )?;
-                writeln!(
-                    stdout,
-                    "Homepage     : {}",
-                    package["homepage"].as_str().unwrap_or_default()
-                )?;
-                for (label, key) in [
-                    ("Depends", "depends"),
-                    ("Provides", "provides"),
-                    ("Conflicts", "conflicts"),
+                writeln!(stdout, "Summary      : {}", package.summary)?;
+                writeln!(stdout, "Homepage     : {}", package.homepage)?;
+                for (label, list) in [
+                    ("Depends", &package.depends),
+                    ("Provides", &package.provides),
+                    ("Conflicts", &package.conflicts),
                 ] {
-                    if let Some(list) = package[key].as_array().filter(|list| !list.is_empty()) {
+                    if !list.is_empty() {
                         writeln!(stdout, "{label:<13}:")?;
                         for item in list {
-                            writeln!(stdout, "    {}", item.as_str().unwrap_or_default())?;
+                            writeln!(stdout, "    {item}")?;
                         }
                     }
                 }
-                if let Some(files) = report["files"].as_array().filter(|files| !files.is_empty()) {
+                if !report.files.is_empty() {
                     writeln!(stdout, "Files        :")?;
-                    for file in files {
-                        writeln!(stdout, "    {}", file.as_str().unwrap_or_default())?;
+                    for file in &report.files {
+                        writeln!(stdout, "    {file}")?;
                     }
                 }
                 writeln!(stdout)?;
@@ -337,69 +301,15 @@ pub async fn info(moss: &Moss, arguments: &InfoArguments) -> anyhow::Result<()> 
     Ok(())
 }
 
-pub async fn search(moss: &Moss, arguments: &SearchArguments) -> anyhow::Result<()> {
-    let keyword = arguments.keyword.to_lowercase();
-    let hit = |meta: &stone::Package| {
-        meta.name.to_lowercase().contains(&keyword)
-            || meta.summary.to_lowercase().contains(&keyword)
-    };
-    let mut listing: Vec<Listed> = moss
-        .installed()
-        .await?
-        .into_iter()
-        .filter(|installed| hit(&installed.package.meta))
-        .map(Listed::from)
-        .collect();
-    if !arguments.installed {
-        listing.extend(
-            moss.available()
-                .await?
-                .into_iter()
-                .filter(|available| hit(&available.meta))
-                .map(Listed::from),
-        );
-    }
-    // Name matches first, then summary matches.
-    listing.sort_by_key(|item| {
-        (
-            !item.name.to_lowercase().contains(&keyword),
-            item.name.clone(),
-        )
-    });
-    print_listing(&listing, arguments.format)
+pub async fn search(backend: &Backend<'_>, arguments: &SearchArguments) -> anyhow::Result<()> {
+    let hits = backend
+        .search(&arguments.keyword, arguments.installed)
+        .await?;
+    print_listing(&listing(hits), arguments.format)
 }
 
-pub async fn search_file(moss: &Moss, arguments: &SearchArguments) -> anyhow::Result<()> {
-    let needle = arguments
-        .keyword
-        .trim_start_matches("/usr/")
-        .trim_start_matches('/');
-    let installed = moss.installed().await?;
-    let ids: Vec<String> = installed
-        .iter()
-        .map(|installed| installed.package.id.clone())
-        .collect();
-    let layouts = moss.database().layouts(&ids).await?;
-    #[derive(Serialize)]
-    struct Hit<'a> {
-        path: String,
-        package: &'a str,
-    }
-    let mut hits = Vec::new();
-    for ((_, layouts), installed) in layouts.iter().zip(&installed) {
-        for layout in layouts {
-            if let Some(target) = layout
-                .entry
-                .target()
-                .filter(|target| target.contains(needle))
-            {
-                hits.push(Hit {
-                    path: format!("/usr/{target}"),
-                    package: &installed.package.meta.name,
-                });
-            }
-        }
-    }
+pub async fn search_file(backend: &Backend<'_>, arguments: &SearchArguments) -> anyhow::Result<()> {
+    let hits = backend.search_file(&arguments.keyword).await?;
     let mut stdout = std::io::stdout().lock();
     match arguments.format {
         Format::Json => {
@@ -415,20 +325,20 @@ pub async fn search_file(moss: &Moss, arguments: &SearchArguments) -> anyhow::Re
     Ok(())
 }
 
-pub async fn repo(moss: &Moss, command: &RepoCommand) -> anyhow::Result<()> {
-    match command {
+pub async fn repo(backend: &Backend<'_>, command: &RepoCommand) -> anyhow::Result<()> {
+    let change = match command {
         RepoCommand::List(arguments) => {
-            let repositories = moss.repositories()?;
+            let repositories = backend.repositories().await?;
             let mut stdout = std::io::stdout().lock();
             match arguments.format {
                 Format::Json => {
                     let list: Vec<_> = repositories
                         .iter()
                         .map(|repository| {
-                            serde_json::json!({"id": repository.id, "uri": repository.uri.as_str(),
+                            serde_json::json!({"id": repository.id, "uri": repository.uri,
                                 "priority": repository.priority, "active": repository.active,
                                 "description": repository.description,
-                                "signed": repository.is_signed(), "keys": repository.keys})
+                                "signed": repository.signed, "keys": repository.keys})
                         })
                         .collect();
                     serde_json::to_writer_pretty(&mut stdout, &list)?;
@@ -436,10 +346,23 @@ pub async fn repo(moss: &Moss, command: &RepoCommand) -> anyhow::Result<()> {
                 }
                 Format::Human => {
                     for repository in &repositories {
-                        writeln!(stdout, " - {repository}")?;
+                        writeln!(
+                            stdout,
+                            " - {} = {} [{}] ({}){}",
+                            repository.id,
+                            repository.uri,
+                            repository.priority,
+                            if repository.signed {
+                                "signed"
+                            } else {
+                                "unsigned"
+                            },
+                            if repository.active { "" } else { " (disabled)" }
+                        )?;
                     }
                 }
             }
+            return Ok(());
         }
         RepoCommand::Add {
             name,
@@ -460,31 +383,30 @@ pub async fn repo(moss: &Moss, command: &RepoCommand) -> anyhow::Result<()> {
                 .iter()
                 .map(|key| read_key(key))
                 .collect::<anyhow::Result<Vec<_>>>()?;
-            moss.add_repository(
-                name,
-                uri,
-                *priority,
-                comment.as_deref().unwrap_or(""),
-                &keys,
-            )
-            .await?;
-            eprintln_text(&format!("{name} added"))?;
+            Change::RepoAdd {
+                name: name.clone(),
+                uri: uri.clone(),
+                priority: *priority,
+                comment: comment.clone().unwrap_or_default(),
+                keys,
+            }
         }
-        RepoCommand::Remove { name } => {
-            moss.remove_repository(name)?;
-            eprintln_text(&format!("{name} removed"))?;
-        }
-        RepoCommand::Enable { name } => {
-            moss.set_repository_active(name, true)?;
-            eprintln_text(&format!("{name} enabled"))?;
-        }
-        RepoCommand::Disable { name } => {
-            moss.set_repository_active(name, false)?;
-            eprintln_text(&format!("{name} disabled"))?;
-        }
-        RepoCommand::Update { name } => {
-            moss.refresh(name.as_deref()).await?;
-        }
+        RepoCommand::Remove { name } => Change::RepoRemove { name: name.clone() },
+        RepoCommand::Enable { name } => Change::RepoEnable {
+            name: name.clone(),
+            enable: true,
+        },
+        RepoCommand::Disable { name } => Change::RepoEnable {
+            name: name.clone(),
+            enable: false,
+        },
+        RepoCommand::Update { name } => Change::Refresh {
+            repository: name.clone(),
+        },
+    };
+    let outcome = backend.perform(change).await?;
+    if !matches!(command, RepoCommand::Update { .. }) {
+        eprintln_text(&outcome.message)?;
     }
     Ok(())
 }

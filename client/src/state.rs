@@ -2,75 +2,39 @@
 
 use std::io::Write;
 
-use moss::{Moss, db::State};
-use serde::Serialize;
+use moss::{queries::StateSummary, requests::Change};
 
 use crate::{
+    backend::Backend,
     cli::{Format, StateCommand},
     confirm::confirm,
 };
 
-#[derive(Serialize)]
-struct StateReport<'a> {
-    id: u64,
-    created: i64,
-    summary: &'a str,
-    description: Option<&'a str>,
-    packages: usize,
-    active: bool,
-}
-
-fn report<'a>(state: &'a State, active: Option<u64>) -> StateReport<'a> {
-    StateReport {
-        id: state.id,
-        created: state.created,
-        summary: &state.summary,
-        description: state.description.as_deref(),
-        packages: state.selections.len(),
-        active: Some(state.id) == active,
-    }
-}
-
-pub async fn run(moss: &Moss, command: &StateCommand, yes: bool) -> anyhow::Result<()> {
+pub async fn run(backend: &Backend<'_>, command: &StateCommand, yes: bool) -> anyhow::Result<()> {
     let mut stdout = std::io::stdout().lock();
-    let active = moss.active_state();
-    match command {
+    let change = match command {
         StateCommand::List(arguments) => {
-            let states = moss.states().await?;
-            let reports: Vec<_> = states
-                .iter()
-                .rev()
-                .map(|state| report(state, active))
-                .collect();
-            print_states(&mut stdout, &reports, arguments.format)?;
+            let states = backend.states().await?;
+            return print_states(&mut stdout, &states, arguments.format);
         }
         StateCommand::Active(arguments) => {
-            let states = moss.states().await?;
-            let reports: Vec<_> = states
-                .iter()
-                .filter(|state| Some(state.id) == active)
-                .map(|state| report(state, active))
+            let states: Vec<StateSummary> = backend
+                .states()
+                .await?
+                .into_iter()
+                .filter(|state| state.active)
                 .collect();
             match arguments.format {
                 Format::Json => {
-                    serde_json::to_writer_pretty(&mut stdout, &reports.first())?;
+                    serde_json::to_writer_pretty(&mut stdout, &states.first())?;
                     writeln!(stdout)?;
                 }
-                Format::Human if reports.is_empty() => eprintln_text("No active state")?,
-                Format::Human => print_states(&mut stdout, &reports, Format::Human)?,
+                Format::Human if states.is_empty() => eprintln_text("No active state")?,
+                Format::Human => print_states(&mut stdout, &states, Format::Human)?,
             }
+            return Ok(());
         }
-        StateCommand::Activate { id } => {
-            let switch = moss.activate(*id).await?;
-            eprintln_text(&format!(
-                "State {} activated{}",
-                switch.state,
-                switch
-                    .previous
-                    .map(|previous| format!(" ({previous} archived)"))
-                    .unwrap_or_default()
-            ))?;
-        }
+        StateCommand::Activate { id } => Change::StateActivate { id: *id },
         StateCommand::Prune { keep } => {
             if !confirm(
                 &format!("Remove all but the newest {keep} older states?"),
@@ -78,18 +42,16 @@ pub async fn run(moss: &Moss, command: &StateCommand, yes: bool) -> anyhow::Resu
             )? {
                 return Ok(());
             }
-            let pruned = moss.prune(*keep).await?;
-            summarise_prune(&pruned)?;
+            Change::StatePrune { keep: *keep as u64 }
         }
         StateCommand::Remove { ids } => {
             if !confirm(&format!("Remove states {ids:?}?"), yes)? {
                 return Ok(());
             }
-            let pruned = moss.remove_states(ids).await?;
-            summarise_prune(&pruned)?;
+            Change::StateRemove { ids: ids.clone() }
         }
         StateCommand::Verify { fix, format } => {
-            let issues = moss.verify().await?;
+            let issues = backend.verify().await?;
             match format {
                 Format::Json => {
                     serde_json::to_writer_pretty(&mut stdout, &issues)?;
@@ -104,39 +66,30 @@ pub async fn run(moss: &Moss, command: &StateCommand, yes: bool) -> anyhow::Resu
                     }
                 }
             }
-            if issues.is_empty() {
-                eprintln_text("Verified: no problems found")?;
-            } else if *fix {
-                moss.repair(&issues).await?;
-                eprintln_text(&format!("Repaired {} problems", issues.len()))?;
-            } else {
+            if issues.is_empty() && !*fix {
+                return eprintln_text("Verified: no problems found");
+            }
+            if !*fix {
                 anyhow::bail!(
                     "{} problems found; run `moss state verify --fix` to repair them",
                     issues.len()
                 );
             }
+            Change::Repair
         }
-    }
-    Ok(())
+    };
+    let outcome = backend.perform(change).await?;
+    eprintln_text(&outcome.message)
 }
 
-pub async fn cache_prune(moss: &Moss) -> anyhow::Result<()> {
-    let pruned = moss.collect_garbage().await?;
-    summarise_prune(&pruned)
-}
-
-fn summarise_prune(pruned: &moss::state::Pruned) -> anyhow::Result<()> {
-    eprintln_text(&format!(
-        "Removed {} states, {} unused packages, {} files",
-        pruned.states.len(),
-        pruned.packages,
-        pruned.files
-    ))
+pub async fn cache_prune(backend: &Backend<'_>) -> anyhow::Result<()> {
+    let outcome = backend.perform(Change::CachePrune).await?;
+    eprintln_text(&outcome.message)
 }
 
 fn print_states(
     out: &mut impl Write,
-    reports: &[StateReport<'_>],
+    reports: &[StateSummary],
     format: Format,
 ) -> anyhow::Result<()> {
     match format {

@@ -10,7 +10,7 @@ use moss::{
 };
 use moss_proto::{
     Error, actions,
-    wire::{Details, Diff, File, HistoryEntry, Package, PlanWire, Repository, State},
+    wire::{Details, Diff, File, HistoryEntry, Package, PlanWire, Problem, Repository, State},
 };
 use zbus::{
     Connection, interface,
@@ -280,6 +280,13 @@ impl Manager {
         self.daemon.touch();
         let plan = self.daemon.moss.plan_sync(allow_downgrade).await;
         Ok(plan.map_err(query_error)?.into())
+    }
+
+    /// Check the store and trees (read-only; `Repair` fixes what it finds).
+    async fn verify(&self) -> Result<Vec<Problem>, Error> {
+        self.daemon.touch();
+        let issues = self.daemon.moss.verify().await.map_err(query_error)?;
+        Ok(issues.into_iter().map(Problem::from).collect())
     }
 
     /// What start-up recovery found; reported once, to the first client that asks.

@@ -7,7 +7,9 @@ use zbus::{
     wire::{Fd, OwnedObjectPath, Variant},
 };
 
-use crate::wire::{Details, Diff, File, HistoryEntry, Package, PlanWire, Repository, State};
+use crate::wire::{
+    Details, Diff, File, HistoryEntry, Package, PlanWire, Problem, Repository, State,
+};
 
 /// Options of a change (`a{sv}`); unknown keys are ignored by the daemon.
 pub type Options<'a> = HashMap<&'a str, Variant<'a>>;
@@ -43,6 +45,8 @@ pub trait Manager {
     fn plan_remove(&self, packages: &[&str]) -> zbus::Result<PlanWire>;
     /// The plan of a sync.
     fn plan_sync(&self, allow_downgrade: bool) -> zbus::Result<PlanWire>;
+    /// Check the store and every tree against the recorded hashes (nothing is changed).
+    fn verify(&self) -> zbus::Result<Vec<Problem>>;
     /// What start-up recovery found: `(interrupted, message)`.
     fn recovery(&self) -> zbus::Result<(bool, String)>;
     /// Transactions waiting, queued or running.

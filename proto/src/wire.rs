@@ -202,7 +202,7 @@ impl From<StateDiff> for Diff {
     }
 }
 
-/// A repository: `(id, uri, priority, active, description, signed)`.
+/// A repository: `(id, uri, priority, active, description, signed, keys)`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Type)]
 pub struct Repository {
     /// Repository id.
@@ -217,6 +217,8 @@ pub struct Repository {
     pub description: String,
     /// Whether its index must carry a valid signature.
     pub signed: bool,
+    /// Its pinned minisign public keys.
+    pub keys: Vec<String>,
 }
 
 impl From<&moss::repository::Repository> for Repository {
@@ -228,6 +230,7 @@ impl From<&moss::repository::Repository> for Repository {
             active: repository.active,
             description: repository.description.clone(),
             signed: repository.is_signed(),
+            keys: repository.keys.clone(),
         }
     }
 }
@@ -327,6 +330,27 @@ pub struct HistoryEntry {
     pub message: String,
     /// The state active afterwards (0 for none).
     pub state: u64,
+}
+
+/// A problem `Verify` found: `(state, path, problem)`; state 0 means the store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Type)]
+pub struct Problem {
+    /// The state whose tree has it, 0 for the store.
+    pub state: u64,
+    /// The path.
+    pub path: String,
+    /// What is wrong.
+    pub problem: String,
+}
+
+impl From<moss::state::Issue> for Problem {
+    fn from(issue: moss::state::Issue) -> Self {
+        Self {
+            state: issue.state.unwrap_or(0),
+            path: issue.path,
+            problem: issue.problem,
+        }
+    }
 }
 
 /// Version of [`Progress`]; a client refuses events of a version it does not know.

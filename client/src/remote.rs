@@ -1,0 +1,297 @@
+//! The client side of mossd: connect, ask, and follow transactions.
+//!
+//! A change becomes a transaction object: the client subscribes to its signals, then calls
+//! `Start`, renders the numbered events with the same progress bars as direct mode, and cancels
+//! it on Ctrl-C (the daemon refuses once the new tree is being swapped in).
+
+use std::{collections::HashMap, os::fd::AsFd, path::Path, sync::Arc};
+
+use futures_util::StreamExt;
+use moss::{
+    events::Reporter,
+    operations::Plan,
+    requests::{Change, Outcome},
+};
+use moss_proto::{ManagerProxy, TransactionProxy, status, wire::Progress};
+use zbus::{Connection, wire::Fd};
+
+use crate::progress;
+
+/// Failures that come from talking to the daemon, by class (for exit codes).
+#[derive(Debug, thiserror::Error)]
+pub enum RemoteError {
+    /// No daemon to talk to.
+    #[error("{0}")]
+    Unavailable(String),
+    /// polkit or the bus policy said no.
+    #[error("{0}")]
+    NotAuthorized(String),
+    /// Something named does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// The transaction was cancelled; nothing changed.
+    #[error("{0}")]
+    Cancelled(String),
+    /// The daemon reported a failure.
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// Turn a D-Bus error into a classed error with the daemon's message.
+pub fn error(error: zbus::Error) -> anyhow::Error {
+    let (name, message) = match &error {
+        zbus::Error::MethodError(name, message, _) => {
+            (name.to_string(), message.clone().unwrap_or_default())
+        }
+        zbus::Error::FDO(fdo) => (String::new(), fdo.to_string()),
+        other => (String::new(), other.to_string()),
+    };
+    let short = name.rsplit('.').next().unwrap_or_default();
+    let classed = match short {
+        "ServiceUnknown" | "NameHasNoOwner" | "NoServer" | "Disconnected" => {
+            RemoteError::Unavailable(unavailable_hint(&message))
+        }
+        "NotAuthorized" | "AccessDenied" => RemoteError::NotAuthorized(message),
+        "NotFound" => RemoteError::NotFound(message),
+        _ if message.contains("ServiceUnknown") || message.contains("was not provided") => {
+            RemoteError::Unavailable(unavailable_hint(&message))
+        }
+        _ => RemoteError::Failed(message),
+    };
+    classed.into()
+}
+
+fn unavailable_hint(detail: &str) -> String {
+    format!(
+        "mossd is not running on the system bus ({detail}); start it (systemctl start mossd), \
+         or work on a root directly with `moss -D /`"
+    )
+}
+
+/// A connection to mossd.
+#[derive(Debug)]
+pub struct Daemon {
+    connection: Connection,
+    /// The manager object.
+    pub manager: ManagerProxy<'static>,
+    reporter: Arc<progress::Progress>,
+}
+
+impl Daemon {
+    /// Connect to the system bus (`DBUS_SYSTEM_BUS_ADDRESS` when set) and tell the user about an
+    /// interrupted transaction the daemon recovered from.
+    pub async fn connect(reporter: Arc<progress::Progress>) -> anyhow::Result<Self> {
+        let connection = Connection::system().await.map_err(|error| {
+            RemoteError::Unavailable(unavailable_hint(&format!("no system bus: {error}")))
+        })?;
+        let manager = ManagerProxy::new(&connection).await.map_err(error)?;
+        let (interrupted, message) = manager.recovery().await.map_err(error)?;
+        if interrupted {
+            reporter.report(moss::events::Event::Warning { message });
+        }
+        Ok(Self {
+            connection,
+            manager,
+            reporter,
+        })
+    }
+
+    /// The plan of an install, remove or sync.
+    pub async fn plan(&self, change: &Change) -> anyhow::Result<Plan> {
+        let plan = match change {
+            Change::Install { packages } => {
+                let (names, files) = split_local(packages)?;
+                let names: Vec<&str> = names.iter().map(String::as_str).collect();
+                let descriptors: Vec<Fd<'_>> =
+                    files.iter().map(|file| file.as_fd().into()).collect();
+                self.manager.plan_install(&names, descriptors).await
+            }
+            Change::Remove { packages } => {
+                let names: Vec<&str> = packages.iter().map(String::as_str).collect();
+                self.manager.plan_remove(&names).await
+            }
+            Change::Sync {
+                allow_downgrade, ..
+            } => self.manager.plan_sync(*allow_downgrade).await,
+            _ => return Ok(Plan::default()),
+        };
+        Ok(plan.map_err(error)?.into())
+    }
+
+    /// Create the transaction for `change`, follow it to its end, and return its outcome.
+    pub async fn perform(&self, change: Change) -> anyhow::Result<Outcome> {
+        let options = HashMap::new();
+        let strings = |values: &[String]| values.to_vec();
+        let created = match &change {
+            Change::Install { packages } => {
+                let (names, files) = split_local(packages)?;
+                let names: Vec<&str> = names.iter().map(String::as_str).collect();
+                let descriptors: Vec<Fd<'_>> =
+                    files.iter().map(|file| file.as_fd().into()).collect();
+                self.manager.install(&names, descriptors, options).await
+            }
+            Change::Remove { packages } => {
+                let names = strings(packages);
+                let names: Vec<&str> = names.iter().map(String::as_str).collect();
+                self.manager.remove(&names, options).await
+            }
+            Change::Sync {
+                update,
+                allow_downgrade,
+            } => self.manager.sync(*update, *allow_downgrade, options).await,
+            Change::Refresh { repository } => {
+                self.manager
+                    .refresh(repository.as_deref().unwrap_or(""), options)
+                    .await
+            }
+            Change::RepoAdd {
+                name,
+                uri,
+                priority,
+                comment,
+                keys,
+            } => {
+                let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+                self.manager
+                    .repo_add(name, uri, *priority, comment, &keys, options)
+                    .await
+            }
+            Change::RepoRemove { name } => self.manager.repo_remove(name, options).await,
+            Change::RepoEnable { name, enable } => {
+                self.manager.repo_enable(name, *enable, options).await
+            }
+            Change::StateActivate { id } => self.manager.state_activate(*id, options).await,
+            Change::StatePrune { keep } => self.manager.state_prune(*keep, options).await,
+            Change::StateRemove { ids } => self.manager.state_remove(ids, options).await,
+            Change::Repair => self.manager.repair(options).await,
+            Change::CachePrune => self.manager.cache_prune(options).await,
+            Change::BuildRoot {
+                directory,
+                packages,
+            } => {
+                let names: Vec<&str> = packages.iter().map(String::as_str).collect();
+                self.manager
+                    .compose_build_root(&directory.display().to_string(), &names, options)
+                    .await
+            }
+        };
+        let path = created.map_err(error)?;
+        self.follow(path.as_str()).await
+    }
+
+    /// Run the background update policy now (what the update timer does).
+    pub async fn automatic_update(&self) -> anyhow::Result<Outcome> {
+        let path = self
+            .manager
+            .automatic_update(HashMap::new())
+            .await
+            .map_err(error)?;
+        self.follow(path.as_str()).await
+    }
+
+    /// Subscribe, start, render events, cancel on Ctrl-C, and return the outcome.
+    async fn follow(&self, path: &str) -> anyhow::Result<Outcome> {
+        let transaction = TransactionProxy::builder(&self.connection)
+            .path(path.to_owned())
+            .build()
+            .await
+            .map_err(error)?;
+        let mut events = transaction.receive_event().await.map_err(error)?;
+        let mut finished = transaction.receive_finished().await.map_err(error)?;
+        transaction.start().await.map_err(error)?;
+        let mut last = 0;
+        let interrupt = tokio::signal::ctrl_c();
+        tokio::pin!(interrupt);
+        let mut interrupted = false;
+        let (final_status, message, outcome) = loop {
+            tokio::select! {
+                Some(signal) = events.next() => {
+                    if let Ok(arguments) = signal.args() {
+                        last = self.render(last, *arguments.sequence(), arguments.progress());
+                    }
+                }
+                Some(signal) = finished.next() => {
+                    let arguments = signal.args().map_err(error)?;
+                    break (
+                        arguments.status().to_string(),
+                        arguments.message().to_string(),
+                        arguments.outcome().to_string(),
+                    );
+                }
+                result = &mut interrupt, if !interrupted => {
+                    interrupted = true;
+                    if result.is_ok() {
+                        self.reporter.report(moss::events::Event::Warning {
+                            message: "cancelling…".into(),
+                        });
+                        if let Err(refused) = transaction.cancel().await {
+                            self.reporter.report(moss::events::Event::Warning {
+                                message: format!("{}", error(refused)),
+                            });
+                        }
+                    }
+                }
+                else => {
+                    // The signal streams ended: the daemon went away. Ask for what is known.
+                    let (status, message, outcome) = transaction.result().await.map_err(error)?;
+                    if !status::is_final(&status) {
+                        return Err(RemoteError::Failed(
+                            "mossd stopped while the transaction ran; `moss state list` shows where the system is"
+                                .into(),
+                        )
+                        .into());
+                    }
+                    break (status, message, outcome);
+                }
+            }
+        };
+        // Replay what the signals may have missed before the end.
+        if let Ok(missed) = transaction.events(last).await {
+            for (sequence, text) in missed {
+                last = self.render(last, sequence, &text);
+            }
+        }
+        match final_status.as_str() {
+            status::SUCCEEDED => Ok(serde_json::from_str(&outcome).unwrap_or(Outcome {
+                message,
+                ..Outcome::default()
+            })),
+            status::CANCELLED => Err(RemoteError::Cancelled(message).into()),
+            _ => Err(RemoteError::Failed(message).into()),
+        }
+    }
+
+    /// Render one event unless it was seen; returns the last sequence seen.
+    fn render(&self, last: u64, sequence: u64, text: &str) -> u64 {
+        if sequence <= last {
+            return last;
+        }
+        match Progress::from_json(text) {
+            Ok(progress) => self.reporter.report(progress.event),
+            Err(message) => self
+                .reporter
+                .report(moss::events::Event::Warning { message }),
+        }
+        sequence
+    }
+}
+
+/// Requests naming existing `.stone` files are opened here and passed as file descriptors; the
+/// daemon never opens a path a caller names.
+fn split_local(packages: &[String]) -> anyhow::Result<(Vec<String>, Vec<std::fs::File>)> {
+    let mut names = Vec::new();
+    let mut files = Vec::new();
+    for package in packages {
+        let path = Path::new(package);
+        if package.ends_with(".stone") && path.exists() {
+            files.push(
+                std::fs::File::open(path).map_err(|source| {
+                    anyhow::anyhow!("cannot open {}: {source}", path.display())
+                })?,
+            );
+        } else {
+            names.push(package.clone());
+        }
+    }
+    Ok((names, files))
+}

@@ -78,7 +78,7 @@ pub enum ContainerError {
 pub fn run(
     helper: &Path,
     spec: &ContainerSpec,
-    mut on_line: impl FnMut(&str) + Send,
+    mut on_line: impl FnMut(&str),
 ) -> Result<i32, ContainerError> {
     let spawn_error = |source| ContainerError::Spawn {
         helper: helper.to_path_buf(),

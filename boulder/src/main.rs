@@ -1,22 +1,355 @@
-fn main() {
+//! The `boulder` command line: argument parsing, output, errors. The work happens in the
+//! library.
+
+use std::{
+    io::Write,
+    path::{Path, PathBuf},
+    process::ExitCode,
+    time::Duration,
+};
+
+use anyhow::{Context, bail};
+use boulder::{
+    build::{self, BuildOptions, Progress},
+    macros::Macros,
+    recipe::{Recipe, Warning},
+    root::{BuildRoot, EngineRoot, HostRoot},
+};
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(name = "boulder", version, about = "Build stone packages from stone.yaml recipes")]
+struct Cli {
+    /// Use macro files from this directory (layout `arch/*.yaml`, `actions/*.yaml`) instead of
+    /// the built-in ones.
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Commands,
+}
+
+#[derive(Debug, Subcommand)]
+enum Commands {
+    /// Build a recipe into .stone packages and manifests.
+    Build(BuildArgs),
+    /// Check, parse, draft and inspect recipes.
+    #[command(subcommand)]
+    Recipe(RecipeCommand),
+    /// Write a `stone.index` for the `.stone` files in a directory.
+    Index {
+        /// Directory with `.stone` files.
+        dir: PathBuf,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+struct BuildArgs {
+    /// The recipe (`stone.yaml` or its directory).
+    #[arg(default_value = "stone.yaml")]
+    recipe: PathBuf,
+    /// Where to put the packages and manifests.
+    #[arg(short, long, default_value = ".")]
+    output: PathBuf,
+    /// Bind the host's /usr read-only as the build root instead of installing packages.
+    #[arg(long)]
+    host_root: bool,
+    /// A repository for the build root, `ID=URI` of a stone.index; repeat, highest priority first.
+    #[arg(long = "repo", value_name = "ID=URI")]
+    repositories: Vec<String>,
+    /// Build release number written into the packages.
+    #[arg(short, long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    build_release: u64,
+    /// Cache for sources and work directories.
+    #[arg(long)]
+    cache_dir: Option<PathBuf>,
+    /// Parallel jobs (default: number of CPUs).
+    #[arg(short, long)]
+    jobs: Option<usize>,
+    /// Keep the work directory (root, build and install trees) after the build.
+    #[arg(long)]
+    keep_work: bool,
+    /// Print every line the phases write (otherwise only the last lines of a failing step).
+    #[arg(short, long)]
+    verbose: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Format {
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum RecipeCommand {
+    /// Parse recipes and report warnings and errors.
+    Check {
+        /// Recipe files or directories.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Print the parsed recipe.
+    Parse {
+        /// Output format.
+        #[arg(long, value_enum, default_value = "json")]
+        format: Format,
+        /// The recipe.
+        file: PathBuf,
+    },
+    /// Draft a recipe from a source archive (URL or local file).
+    New {
+        /// URL or path of the archive.
+        source: String,
+        /// Directory for the new `stone.yaml` (default: print it).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+    /// List the actions and definitions, or show one.
+    Macros {
+        /// An action or definition name.
+        name: Option<String>,
+    },
+}
+
+fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
+    // The container helper stages must run before anything else starts a thread.
     if let Some(code) = boulder::container::dispatch(&args) {
-        std::process::exit(code);
+        return ExitCode::from(u8::try_from(code).unwrap_or(1));
     }
-    let root = tempfile::tempdir().unwrap();
-    boulder::container::prepare_host_style_root(root.path(), false).unwrap();
-    let spec = boulder::container::ContainerSpec {
-        rootfs: root.path().to_path_buf(),
-        binds: vec![boulder::container::Bind { source: "/usr".into(), target: "/usr".into(), read_only: true }],
-        networking: false,
-        workdir: "/".into(),
-        command: vec!["/usr/bin/bash".into(), "-c".into(), args[1].clone()],
-        env: vec![("PATH".into(), "/usr/bin:/usr/sbin".into())],
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(error) => {
+            let _ = writeln!(std::io::stderr(), "boulder: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn macros(cli_dir: Option<&Path>) -> anyhow::Result<Macros> {
+    Ok(match cli_dir {
+        Some(dir) => Macros::from_dir(dir)?,
+        None => Macros::builtin()?,
+    })
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let macros = macros(cli.data_dir.as_deref())?;
+    match cli.command {
+        Commands::Build(args) => build_command(args, macros),
+        Commands::Recipe(command) => recipe_command(command, &macros),
+        Commands::Index { dir } => {
+            let summary = moss::repository::index::write_index(&dir, &dir)
+                .with_context(|| format!("indexing {}", dir.display()))?;
+            let _ = writeln!(
+                std::io::stderr(),
+                "indexed {} packages into {}",
+                summary.packages.len(),
+                summary.path.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn print_warnings(path: &Path, warnings: &[Warning]) {
+    let mut stderr = std::io::stderr();
+    for warning in warnings {
+        let _ = writeln!(stderr, "{}:{warning}: warning", path.display());
+    }
+}
+
+fn recipe_command(command: RecipeCommand, macros: &Macros) -> anyhow::Result<ExitCode> {
+    let mut stdout = std::io::stdout();
+    match command {
+        RecipeCommand::Check { files } => {
+            let mut failed = 0;
+            for file in &files {
+                match Recipe::load(file) {
+                    Ok(loaded) => {
+                        print_warnings(&loaded.path, &loaded.warnings);
+                        if let Err(error) = boulder::recipe_check::check(&loaded.recipe, macros) {
+                            failed += 1;
+                            let _ = writeln!(std::io::stderr(), "{}: {error}", loaded.path.display());
+                        }
+                    }
+                    Err(error) => {
+                        failed += 1;
+                        let _ = writeln!(std::io::stderr(), "{error}");
+                    }
+                }
+            }
+            writeln!(stdout, "{} recipes checked, {failed} with errors", files.len())?;
+            Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
+        RecipeCommand::Parse { format: Format::Json, file } => {
+            let loaded = Recipe::load(&file)?;
+            print_warnings(&loaded.path, &loaded.warnings);
+            serde_json::to_writer_pretty(&mut stdout, &loaded.recipe)?;
+            writeln!(stdout)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        RecipeCommand::New { source, output } => {
+            let cache = default_cache_dir().join("upstreams");
+            let draft = boulder::draft::draft(&source, &cache)?;
+            match output {
+                Some(dir) => {
+                    std::fs::create_dir_all(&dir)?;
+                    let path = dir.join("stone.yaml");
+                    if path.exists() {
+                        bail!("{} exists; not overwriting it", path.display());
+                    }
+                    std::fs::write(&path, &draft.text)?;
+                    let _ = writeln!(std::io::stderr(), "wrote {} ({} build system)", path.display(), draft.system);
+                }
+                None => write!(stdout, "{}", draft.text)?,
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        RecipeCommand::Macros { name } => {
+            let env = boulder::script::ScriptEnv::new(macros, build::HOST_ARCH)?;
+            match name {
+                None => {
+                    let mut actions: Vec<_> = env.actions().iter().collect();
+                    actions.sort_by_key(|(name, _)| name.as_str());
+                    for (name, action) in actions {
+                        writeln!(stdout, "%{name:<28} {}", action.description)?;
+                    }
+                    let mut definitions: Vec<_> = env.definitions().keys().collect();
+                    definitions.sort();
+                    for name in definitions {
+                        writeln!(stdout, "%({name})")?;
+                    }
+                }
+                Some(name) => {
+                    let name = name.trim_start_matches('%').trim_matches(['(', ')']);
+                    if let Some(action) = env.actions().get(name) {
+                        writeln!(stdout, "%{name}: {}\n", action.description)?;
+                        if let Some(example) = &action.example {
+                            writeln!(stdout, "example: {example}\n")?;
+                        }
+                        writeln!(stdout, "{}", action.command.trim())?;
+                    } else if let Some(value) = env.definitions().get(name) {
+                        writeln!(stdout, "%({name}) = {value}")?;
+                    } else {
+                        bail!("no action or definition named `{name}`");
+                    }
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn default_cache_dir() -> PathBuf {
+    if nix::unistd::Uid::effective().is_root() {
+        return PathBuf::from("/var/cache/boulder");
+    }
+    std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir)
+        .join("boulder")
+}
+
+/// Progress on stderr: one line per step, phase output indented.
+#[derive(Debug)]
+struct Terminal {
+    verbose: bool,
+    recent: std::sync::Mutex<Vec<String>>,
+}
+
+impl Progress for Terminal {
+    fn warning(&self, warning: &Warning) {
+        let _ = writeln!(std::io::stderr(), "warning: {warning}");
+    }
+
+    fn step_started(&self, step: &str) {
+        let _ = writeln!(std::io::stderr(), "==> {step}");
+        if let Ok(mut recent) = self.recent.lock() {
+            recent.clear();
+        }
+    }
+
+    fn line(&self, _step: &str, line: &str) {
+        if self.verbose {
+            let _ = writeln!(std::io::stderr(), "    {line}");
+        } else if let Ok(mut recent) = self.recent.lock() {
+            recent.push(line.to_owned());
+            if recent.len() > 40 {
+                recent.remove(0);
+            }
+        }
+    }
+
+    fn step_finished(&self, step: &str, elapsed: Duration) {
+        let _ = writeln!(std::io::stderr(), "    {step} done in {:.2}s", elapsed.as_secs_f64());
+    }
+}
+
+fn build_command(args: BuildArgs, macros: Macros) -> anyhow::Result<ExitCode> {
+    let root: Box<dyn BuildRoot> = if args.host_root {
+        let loaded = Recipe::load(&args.recipe)?;
+        Box::new(HostRoot {
+            check: boulder::phases::recipe_dependencies(&loaded.recipe).into_iter().collect(),
+        })
+    } else {
+        if args.repositories.is_empty() {
+            bail!(
+                "no build root: give --repo ID=URI (a moss repository with the build dependencies) \
+                 or --host-root to build against the host's /usr"
+            );
+        }
+        let repositories = args
+            .repositories
+            .iter()
+            .map(|text| {
+                text.split_once('=')
+                    .map(|(id, uri)| (id.to_owned(), uri.to_owned()))
+                    .with_context(|| format!("--repo {text}: expected ID=URI"))
+            })
+            .collect::<anyhow::Result<_>>()?;
+        Box::new(EngineRoot { repositories })
     };
-    let code = boulder::container::run(&std::env::current_exe().unwrap(), &spec, |line| {
-        #[expect(clippy::print_stdout)]
-        { println!("| {line}"); }
-    }).unwrap();
-    #[expect(clippy::print_stdout)]
-    { println!("exit {code}"); }
+    let options = BuildOptions {
+        recipe: args.recipe,
+        output: args.output,
+        cache_dir: args.cache_dir.unwrap_or_else(default_cache_dir),
+        build_release: args.build_release,
+        helper: std::env::current_exe().context("locating the boulder binary")?,
+        jobs: args
+            .jobs
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+        macros,
+        keep_work: args.keep_work,
+    };
+    let progress = Terminal {
+        verbose: args.verbose,
+        recent: std::sync::Mutex::new(Vec::new()),
+    };
+    let _ = writeln!(std::io::stderr(), "==> build root: {}", root.describe());
+    let report = match build::build(&options, root.as_ref(), &progress) {
+        Ok(report) => report,
+        Err(error) => {
+            if let Ok(recent) = progress.recent.lock() {
+                for line in recent.iter() {
+                    let _ = writeln!(std::io::stderr(), "    {line}");
+                }
+            }
+            return Err(error.into());
+        }
+    };
+    let mut stderr = std::io::stderr();
+    writeln!(stderr, "\nTiming summary:")?;
+    let total: Duration = report.timings.iter().map(|(_, elapsed)| *elapsed).sum();
+    for (step, elapsed) in &report.timings {
+        writeln!(stderr, "  {step:<32} {:>8.2}s", elapsed.as_secs_f64())?;
+    }
+    writeln!(stderr, "  {:<32} {:>8.2}s", "total", total.as_secs_f64())?;
+    let mut stdout = std::io::stdout();
+    for stone in &report.emitted.stones {
+        writeln!(stdout, "{}", stone.display())?;
+    }
+    writeln!(stdout, "{}", report.emitted.manifest_bin.display())?;
+    writeln!(stdout, "{}", report.emitted.manifest_jsonc.display())?;
+    Ok(ExitCode::SUCCESS)
 }

@@ -223,6 +223,8 @@ impl Upstream {
 /// Last non-empty path segment of a URL, without query or fragment.
 pub fn last_segment(url: &str) -> String {
     let path = url.split(['?', '#']).next().unwrap_or(url);
+    // `file:name.tar.gz` (relative to the recipe) has no slash before the name.
+    let path = path.strip_prefix("file:").unwrap_or(path);
     path.trim_end_matches('/')
         .rsplit('/')
         .next()

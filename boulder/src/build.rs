@@ -1,0 +1,359 @@
+//! `boulder build`: fetch, compose the root, run the phases in containers, analyse, split and
+//! emit. Progress goes through [`Progress`]; this module never prints.
+
+use std::{
+    path::{Path, PathBuf},
+    time::{Duration, Instant, SystemTime},
+};
+
+use crate::{
+    analysis,
+    collect::{self, PackageSet},
+    container::{self, Bind, ContainerSpec},
+    emit::{self, Emitted},
+    macros::Macros,
+    phases::{self, BuildContext, mason},
+    recipe::{Recipe, RecipeError, Toolchain, Warning},
+    root::BuildRoot,
+    script::Command,
+    upstream::UpstreamCache,
+};
+
+/// The architecture boulder builds on.
+pub const HOST_ARCH: &str = std::env::consts::ARCH;
+
+/// Receives what a build does.
+pub trait Progress {
+    /// A recipe warning.
+    fn warning(&self, warning: &Warning);
+    /// A step begins (`fetch`, `root`, `x86_64 build`, ...).
+    fn step_started(&self, step: &str);
+    /// A line of output of a step.
+    fn line(&self, step: &str, line: &str);
+    /// A step ended.
+    fn step_finished(&self, step: &str, elapsed: Duration);
+}
+
+/// Settings of one build.
+#[derive(Debug)]
+pub struct BuildOptions {
+    /// `stone.yaml` or its directory.
+    pub recipe: PathBuf,
+    /// Where the packages and manifests go.
+    pub output: PathBuf,
+    /// Cache for sources and work directories.
+    pub cache_dir: PathBuf,
+    /// The build counter written into the packages.
+    pub build_release: u64,
+    /// The boulder binary, re-executed as the container helper.
+    pub helper: PathBuf,
+    /// Parallel jobs for `%(jobs)`.
+    pub jobs: usize,
+    /// Macro data.
+    pub macros: Macros,
+    /// Keep the work directory afterwards (for debugging).
+    pub keep_work: bool,
+}
+
+/// A build failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// The recipe.
+    #[error(transparent)]
+    Recipe(#[from] RecipeError),
+    /// Preparing phases.
+    #[error(transparent)]
+    Phase(#[from] phases::PhaseError),
+    /// Sources.
+    #[error(transparent)]
+    Upstream(#[from] crate::upstream::UpstreamError),
+    /// The root.
+    #[error(transparent)]
+    Root(#[from] crate::root::RootError),
+    /// The container could not run.
+    #[error(transparent)]
+    Container(#[from] container::ContainerError),
+    /// A phase failed.
+    #[error("the {step} step failed with exit code {code}")]
+    StepFailed {
+        /// Which.
+        step: String,
+        /// Its exit code.
+        code: i32,
+    },
+    /// `%break_exit`.
+    #[error("stopped at the breakpoint in the {step} phase, line {line}")]
+    Breakpoint {
+        /// Phase.
+        step: String,
+        /// Script line.
+        line: usize,
+    },
+    /// Emitting.
+    #[error(transparent)]
+    Emit(#[from] emit::EmitError),
+    /// The recipe has no targets for this host.
+    #[error("the recipe builds for no target of this {HOST_ARCH} host")]
+    NoTargets,
+    /// Local I/O.
+    #[error("{context} {}: {source}", path.display())]
+    Io {
+        /// What.
+        context: &'static str,
+        /// Where.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+fn io(context: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> BuildError {
+    let path = path.to_path_buf();
+    move |source| BuildError::Io {
+        context,
+        path,
+        source,
+    }
+}
+
+/// What a build produced.
+#[derive(Debug, Clone)]
+pub struct BuildReport {
+    /// Files written into the output directory.
+    pub emitted: Emitted,
+    /// Packages by name, in output order.
+    pub packages: Vec<String>,
+    /// Every step with its duration, in order.
+    pub timings: Vec<(String, Duration)>,
+}
+
+/// SOURCE_DATE_EPOCH: the environment's, else the last git commit of the recipe dir, else now.
+pub fn source_date_epoch(recipe_dir: &Path) -> u64 {
+    if let Some(value) = std::env::var("SOURCE_DATE_EPOCH").ok().and_then(|v| v.parse().ok()) {
+        return value;
+    }
+    let from_git = std::process::Command::new("git")
+        .arg("-C")
+        .arg(recipe_dir)
+        .args(["log", "-1", "--format=%ct", "--", "."])
+        .output()
+        .ok()
+        .filter(|output| output.status.success())
+        .and_then(|output| String::from_utf8_lossy(&output.stdout).trim().parse().ok());
+    from_git.unwrap_or_else(|| {
+        SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |elapsed| elapsed.as_secs())
+    })
+}
+
+struct Runner<'a> {
+    options: &'a BuildOptions,
+    progress: &'a dyn Progress,
+    timings: Vec<(String, Duration)>,
+    rootfs: PathBuf,
+    binds: Vec<Bind>,
+    networking: bool,
+    scripts: PathBuf,
+    counter: usize,
+}
+
+impl Runner<'_> {
+    fn timed<T>(&mut self, step: &str, work: impl FnOnce(&mut Self) -> Result<T, BuildError>) -> Result<T, BuildError> {
+        self.progress.step_started(step);
+        let start = Instant::now();
+        let result = work(self);
+        let elapsed = start.elapsed();
+        self.progress.step_finished(step, elapsed);
+        self.timings.push((step.to_owned(), elapsed));
+        result
+    }
+
+    /// Run a script in the container; a non-zero exit fails the step.
+    fn run_script(&mut self, step: &str, script: &str, workdir: &str, home: &str) -> Result<(), BuildError> {
+        self.counter += 1;
+        let file_name = format!("{:03}-{}.sh", self.counter, step.replace(['/', ' '], "-"));
+        let host_script = self.scripts.join(&file_name);
+        std::fs::write(&host_script, script).map_err(io("writing", &host_script))?;
+        let spec = ContainerSpec {
+            rootfs: self.rootfs.clone(),
+            binds: self.binds.clone(),
+            networking: self.networking,
+            workdir: PathBuf::from(workdir),
+            command: vec![
+                "/usr/bin/bash".to_owned(),
+                format!("{}/{file_name}", mason::SCRIPTS),
+            ],
+            env: vec![
+                ("HOME".to_owned(), home.to_owned()),
+                ("PATH".to_owned(), "/usr/bin:/usr/sbin".to_owned()),
+            ],
+        };
+        let progress = self.progress;
+        let code = container::run(&self.options.helper, &spec, |line| progress.line(step, line))?;
+        if code != 0 {
+            return Err(BuildError::StepFailed {
+                step: step.to_owned(),
+                code,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Build a recipe with a build root.
+pub fn build(options: &BuildOptions, root: &dyn BuildRoot, progress: &dyn Progress) -> Result<BuildReport, BuildError> {
+    let loaded = Recipe::load(&options.recipe)?;
+    for warning in &loaded.warnings {
+        progress.warning(warning);
+    }
+    let recipe = loaded.recipe;
+    let recipe_dir = loaded
+        .path
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+    let recipe_dir = std::fs::canonicalize(&recipe_dir).map_err(io("resolving", &recipe_dir))?;
+    let targets = recipe.targets(HOST_ARCH);
+    if targets.is_empty() {
+        return Err(BuildError::NoTargets);
+    }
+    let context = BuildContext {
+        jobs: options.jobs,
+        source_date_epoch: source_date_epoch(&recipe_dir),
+    };
+    let mut all_jobs = Vec::new();
+    let mut action_dependencies = std::collections::BTreeSet::new();
+    for target in &targets {
+        let (jobs, dependencies) = phases::jobs(&options.macros, &recipe, target, &context)?;
+        all_jobs.extend(jobs);
+        action_dependencies.extend(dependencies);
+    }
+
+    let id = format!("{}-{}-{}", recipe.source.name, recipe.source.version, recipe.source.release);
+    let work = options.cache_dir.join("work").join(&id);
+    if work.exists() {
+        std::fs::remove_dir_all(&work).map_err(io("cleaning", &work))?;
+    }
+    let [rootfs, build_dir, install, sourcedir, artefacts, scripts] =
+        ["root", "build", "install", "sourcedir", "artefacts", "scripts"].map(|name| work.join(name));
+    for dir in [&rootfs, &build_dir, &install, &sourcedir, &artefacts, &scripts] {
+        std::fs::create_dir_all(dir).map_err(io("creating", dir))?;
+    }
+    let mut runner = Runner {
+        options,
+        progress,
+        timings: Vec::new(),
+        rootfs: rootfs.clone(),
+        binds: Vec::new(),
+        networking: recipe.options.networking,
+        scripts: scripts.clone(),
+        counter: 0,
+    };
+
+    let cache = UpstreamCache::new(options.cache_dir.join("upstreams"));
+    runner.timed("fetch", |_| {
+        for upstream in &recipe.upstreams {
+            cache.fetch(upstream, &recipe_dir, &sourcedir)?;
+        }
+        Ok(())
+    })?;
+
+    let packages = phases::root_packages(&recipe, &action_dependencies);
+    let composed = runner.timed("root", |_| Ok(root.compose(&rootfs, &packages, recipe.options.networking)?))?;
+    runner.binds = composed.binds;
+    runner.binds.extend([
+        Bind { source: recipe_dir.clone(), target: mason::RECIPE.into(), read_only: true },
+        Bind { source: sourcedir.clone(), target: mason::SOURCEDIR.into(), read_only: true },
+        Bind { source: scripts.clone(), target: mason::SCRIPTS.into(), read_only: true },
+        Bind { source: build_dir.clone(), target: mason::BUILD.into(), read_only: false },
+        Bind { source: install.clone(), target: mason::INSTALL.into(), read_only: false },
+    ]);
+    if let Some(check) = &composed.check_script {
+        runner.timed("root check", |runner| runner.run_script("root check", check, "/", "/root"))?;
+    }
+
+    for job in &all_jobs {
+        let job_dir = build_dir.join(&job.target);
+        let _ = std::fs::remove_dir_all(&job_dir);
+        std::fs::create_dir_all(&job_dir).map_err(io("creating", &job_dir))?;
+        if job.stage != crate::tuning::PgoStage::None {
+            let pgo = build_dir.join(format!("{}-pgo", job.target));
+            std::fs::create_dir_all(&pgo).map_err(io("creating", &pgo))?;
+        }
+        for phase in &job.phases {
+            let step = match job.stage {
+                crate::tuning::PgoStage::None => format!("{} {}", job.target, phase.name),
+                stage => format!("{} {} ({})", job.target, phase.name, stage.as_str().to_lowercase()),
+            };
+            runner.timed(&step, |runner| {
+                for command in &phase.commands {
+                    match command {
+                        Command::Run(script) => {
+                            let host_work = build_dir.join(job.work_dir.trim_start_matches(&format!("{}/", mason::BUILD)));
+                            let workdir = if host_work.is_dir() { &job.work_dir } else { &job.build_dir };
+                            runner.run_script(&step, script, workdir, &job.build_dir)?;
+                        }
+                        Command::Break { exit: true, line } => {
+                            return Err(BuildError::Breakpoint { step: step.clone(), line: *line });
+                        }
+                        Command::Break { exit: false, line } => {
+                            runner.progress.line(&step, &format!("breakpoint at line {line} (non-interactive build: continuing)"));
+                        }
+                    }
+                }
+                Ok(())
+            })?;
+        }
+    }
+
+    let set = PackageSet::new(&recipe, &options.macros, &targets);
+    let entries = runner.timed("strip", |runner| {
+        let entries = collect::walk(&install).map_err(io("reading", &install))?;
+        let jobs = analysis::strip_jobs(&entries, recipe.options.debug, recipe.options.strip);
+        if !jobs.is_empty() {
+            let script = analysis::strip_script(
+                &jobs,
+                mason::INSTALL,
+                recipe.options.toolchain == Toolchain::Llvm,
+                recipe.options.strip,
+            );
+            runner.run_script("strip", &script, "/", "/root")?;
+        }
+        collect::walk(&install).map_err(io("reading", &install))
+    })?;
+    let built = runner.timed("analyse", |_| {
+        let findings: Vec<_> = entries
+            .iter()
+            .map(|entry| analysis::analyse(entry, &install, recipe.options.lastrip))
+            .collect();
+        Ok(emit::assemble(&set, &entries, &findings)?)
+    })?;
+    let emitted = runner.timed("emit", |_| {
+        let mut emitted = emit::write(&recipe, &built, HOST_ARCH, options.build_release, &artefacts)?;
+        std::fs::create_dir_all(&options.output).map_err(io("creating", &options.output))?;
+        let mut moved = Vec::new();
+        for path in emitted.stones.iter().chain([&emitted.manifest_bin, &emitted.manifest_jsonc]) {
+            let name = path.file_name().unwrap_or_default();
+            let target = options.output.join(name);
+            let _ = std::fs::remove_file(&target);
+            if std::fs::hard_link(path, &target).is_err() {
+                std::fs::copy(path, &target).map_err(io("copying to", &target))?;
+            }
+            moved.push(target);
+        }
+        let manifest_jsonc = moved.pop().unwrap_or_default();
+        let manifest_bin = moved.pop().unwrap_or_default();
+        emitted = Emitted { stones: moved, manifest_bin, manifest_jsonc };
+        Ok(emitted)
+    })?;
+    let timings = runner.timings;
+    if !options.keep_work {
+        let _ = std::fs::remove_dir_all(&work);
+    }
+    Ok(BuildReport {
+        emitted,
+        packages: built.iter().map(|package| package.spec.name.clone()).collect(),
+        timings,
+    })
+}

@@ -117,6 +117,7 @@ impl Backend<'_> {
                     path: problem.path,
                     problem: problem.problem,
                     digest: None,
+                    system: false,
                 })
                 .collect(),
         })

@@ -200,48 +200,56 @@ impl Daemon {
         let mut finished = transaction.receive_finished().await.map_err(error)?;
         transaction.start().await.map_err(error)?;
         let mut last = 0;
+        // A joined transaction may have ended before this client subscribed.
+        let (status_now, message_now, outcome_now) = transaction.result().await.map_err(error)?;
+        let already =
+            status::is_final(&status_now).then_some((status_now, message_now, outcome_now));
         let interrupt = tokio::signal::ctrl_c();
         tokio::pin!(interrupt);
         let mut interrupted = false;
-        let (final_status, message, outcome) = loop {
-            tokio::select! {
-                Some(signal) = events.next() => {
-                    if let Ok(arguments) = signal.args() {
-                        last = self.render(last, *arguments.sequence(), arguments.progress());
-                    }
-                }
-                Some(signal) = finished.next() => {
-                    let arguments = signal.args().map_err(error)?;
-                    break (
-                        arguments.status().to_string(),
-                        arguments.message().to_string(),
-                        arguments.outcome().to_string(),
-                    );
-                }
-                result = &mut interrupt, if !interrupted => {
-                    interrupted = true;
-                    if result.is_ok() {
-                        self.reporter.report(moss::events::Event::Warning {
-                            message: "cancelling…".into(),
-                        });
-                        if let Err(refused) = transaction.cancel().await {
-                            self.reporter.report(moss::events::Event::Warning {
-                                message: format!("{}", error(refused)),
-                            });
+        let (final_status, message, outcome) = if let Some(done) = already {
+            done
+        } else {
+            loop {
+                tokio::select! {
+                    Some(signal) = events.next() => {
+                        if let Ok(arguments) = signal.args() {
+                            last = self.render(last, *arguments.sequence(), arguments.progress());
                         }
                     }
-                }
-                else => {
-                    // The signal streams ended: the daemon went away. Ask for what is known.
-                    let (status, message, outcome) = transaction.result().await.map_err(error)?;
-                    if !status::is_final(&status) {
-                        return Err(RemoteError::Failed(
-                            "mossd stopped while the transaction ran; `moss state list` shows where the system is"
-                                .into(),
-                        )
-                        .into());
+                    Some(signal) = finished.next() => {
+                        let arguments = signal.args().map_err(error)?;
+                        break (
+                            arguments.status().to_string(),
+                            arguments.message().to_string(),
+                            arguments.outcome().to_string(),
+                        );
                     }
-                    break (status, message, outcome);
+                    result = &mut interrupt, if !interrupted => {
+                        interrupted = true;
+                        if result.is_ok() {
+                            self.reporter.report(moss::events::Event::Warning {
+                                message: "cancelling…".into(),
+                            });
+                            if let Err(refused) = transaction.cancel().await {
+                                self.reporter.report(moss::events::Event::Warning {
+                                    message: format!("{}", error(refused)),
+                                });
+                            }
+                        }
+                    }
+                    else => {
+                        // The signal streams ended: the daemon went away. Ask for what is known.
+                        let (status, message, outcome) = transaction.result().await.map_err(error)?;
+                        if !status::is_final(&status) {
+                            return Err(RemoteError::Failed(
+                                "mossd stopped while the transaction ran; `moss state list` shows where the system is"
+                                    .into(),
+                            )
+                            .into());
+                        }
+                        break (status, message, outcome);
+                    }
                 }
             }
         };

@@ -72,6 +72,8 @@ pub struct Entry {
     pub key: Option<String>,
     /// Who created it.
     pub caller: Caller,
+    /// The polkit action it needed (a joining caller of another uid is checked against it).
+    pub action: &'static str,
     /// Queued behind interactive work.
     pub background: bool,
     /// Local stones received from the caller, removed when it ends.
@@ -218,6 +220,7 @@ impl Daemon {
         &self,
         work: Work,
         caller: Caller,
+        action: &'static str,
         background: bool,
         local_files: Vec<PathBuf>,
     ) -> Result<Arc<Entry>, Error> {
@@ -236,6 +239,7 @@ impl Daemon {
             work,
             key,
             caller,
+            action,
             background,
             local_files,
             progress: Mutex::new(Progressing {

@@ -45,7 +45,7 @@ impl Manager {
         &self,
         header: &Header<'_>,
         connection: &Connection,
-        action: &str,
+        action: &'static str,
         work: Work,
         local_files: Vec<PathBuf>,
         options: &Options,
@@ -69,7 +69,9 @@ impl Manager {
             return path(&existing.path);
         }
         let background = matches!(work, Work::AutomaticUpdate);
-        let entry = self.daemon.create(work, caller, background, local_files)?;
+        let entry = self
+            .daemon
+            .create(work, caller, action, background, local_files)?;
         tracing::info!(
             transaction = entry.number,
             uid = entry.caller.uid,
@@ -90,7 +92,7 @@ impl Manager {
         &self,
         header: &Header<'_>,
         connection: &Connection,
-        action: &str,
+        action: &'static str,
         change: Change,
         options: &Options,
     ) -> Result<OwnedObjectPath, Error> {

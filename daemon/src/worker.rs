@@ -54,6 +54,11 @@ pub async fn run(daemon: Arc<Daemon>) {
 
 async fn carry_out(daemon: &Arc<Daemon>, entry: &Arc<Entry>) {
     let connection = daemon.connection().clone();
+    tracing::info!(
+        transaction = entry.number,
+        role = entry.work.title(),
+        "running"
+    );
     notify_properties(&connection, &entry.path).await;
     let running = Running {
         transaction: entry.number,

@@ -61,14 +61,24 @@ pub fn elf_info(path: &Path) -> Option<ElfInfo> {
         .flatten()
         .flatten()
         .find(|note| note.n_type == goblin::elf::note::NT_GNU_BUILD_ID && note.name == "GNU")
-        .map(|note| note.desc.iter().map(|byte| format!("{byte:02x}")).collect::<String>());
-    let mut search_paths: Vec<String> = elf.runpaths.iter().map(|path| (*path).to_owned()).collect();
+        .map(|note| {
+            note.desc
+                .iter()
+                .map(|byte| format!("{byte:02x}"))
+                .collect::<String>()
+        });
+    let mut search_paths: Vec<String> =
+        elf.runpaths.iter().map(|path| (*path).to_owned()).collect();
     search_paths.extend(elf.rpaths.iter().map(|path| (*path).to_owned()));
     Some(ElfInfo {
         isa,
         is_64: elf.is_64,
         soname: elf.soname.map(str::to_owned),
-        needed: elf.libraries.iter().map(|name| (*name).to_owned()).collect(),
+        needed: elf
+            .libraries
+            .iter()
+            .map(|name| (*name).to_owned())
+            .collect(),
         search_paths: search_paths
             .iter()
             .flat_map(|paths| paths.split(':'))
@@ -106,9 +116,13 @@ pub fn analyse(entry: &InstalledEntry, install_root: &Path, lastrip: bool) -> Fi
     }
     if let Some(parent) = path.rsplit_once('/').map(|(parent, _)| parent) {
         if parent == "/usr/bin" {
-            findings.provides.insert(dependency(DependencyKind::Binary, file_name));
+            findings
+                .provides
+                .insert(dependency(DependencyKind::Binary, file_name));
         } else if parent == "/usr/sbin" {
-            findings.provides.insert(dependency(DependencyKind::SystemBinary, file_name));
+            findings
+                .provides
+                .insert(dependency(DependencyKind::SystemBinary, file_name));
         }
     }
     let EntryKind::Regular(_) = entry.kind else {
@@ -134,13 +148,17 @@ pub fn analyse(entry: &InstalledEntry, install_root: &Path, lastrip: bool) -> Fi
         .or_else(|| file_name.strip_suffix("-config.cmake"))
         && !name.is_empty()
     {
-        findings.provides.insert(dependency(DependencyKind::CMake, name));
+        findings
+            .provides
+            .insert(dependency(DependencyKind::CMake, name));
     }
     findings
 }
 
 fn parent_ends_with(path: &str, suffix: &str) -> bool {
-    path.rsplit('/').nth(1).is_some_and(|parent| parent.ends_with(suffix))
+    path.rsplit('/')
+        .nth(1)
+        .is_some_and(|parent| parent.ends_with(suffix))
 }
 
 /// Remove the first `count` components (`/`, `usr`, `lib` ...) of an absolute path.
@@ -168,15 +186,18 @@ fn analyse_elf(path: &str, elf: &ElfInfo, install_root: &Path, findings: &mut Fi
         let found = search.iter().find_map(|dir| {
             let candidate = dir.join(needed);
             let on_host = install_root.join(candidate.strip_prefix("/").unwrap_or(&candidate));
-            on_host.exists().then(|| candidate.to_string_lossy().into_owned())
+            on_host
+                .exists()
+                .then(|| candidate.to_string_lossy().into_owned())
         });
         let target = match found {
             Some(found) if found.starts_with("/usr/lib") => strip_components(&found, 3),
             _ => needed.clone(),
         };
-        findings
-            .depends
-            .insert(dependency(DependencyKind::Soname, format!("{target}({isa})")));
+        findings.depends.insert(dependency(
+            DependencyKind::Soname,
+            format!("{target}({isa})"),
+        ));
     }
     let file_name = path.rsplit('/').next().unwrap_or(path);
     if file_name.contains(".so") {
@@ -185,32 +206,49 @@ fn analyse_elf(path: &str, elf: &ElfInfo, install_root: &Path, findings: &mut Fi
         let provided = if depth == 4 {
             soname.clone()
         } else {
-            let parent = Path::new(path).parent().map(|p| p.to_string_lossy().into_owned()).unwrap_or_default();
+            let parent = Path::new(path)
+                .parent()
+                .map(|p| p.to_string_lossy().into_owned())
+                .unwrap_or_default();
             format!("{}/{soname}", strip_components(&parent, 3))
         };
-        findings
-            .provides
-            .insert(dependency(DependencyKind::Soname, format!("{provided}({isa})")));
+        findings.provides.insert(dependency(
+            DependencyKind::Soname,
+            format!("{provided}({isa})"),
+        ));
         if soname.starts_with("ld-") && path.starts_with("/usr/lib") {
             let candidates = if elf.is_64 {
-                [format!("/usr/lib64/{soname}"), format!("/lib64/{soname}"), format!("/lib/{soname}"), path.to_owned()]
+                [
+                    format!("/usr/lib64/{soname}"),
+                    format!("/lib64/{soname}"),
+                    format!("/lib/{soname}"),
+                    path.to_owned(),
+                ]
             } else {
-                [format!("/usr/lib/{soname}"), format!("/lib32/{soname}"), format!("/lib/{soname}"), path.to_owned()]
+                [
+                    format!("/usr/lib/{soname}"),
+                    format!("/lib32/{soname}"),
+                    format!("/lib/{soname}"),
+                    path.to_owned(),
+                ]
             };
             for candidate in candidates {
-                findings
-                    .provides
-                    .insert(dependency(DependencyKind::Interpreter, format!("{candidate}({isa})")));
-                findings
-                    .provides
-                    .insert(dependency(DependencyKind::Soname, format!("{candidate}({isa})")));
+                findings.provides.insert(dependency(
+                    DependencyKind::Interpreter,
+                    format!("{candidate}({isa})"),
+                ));
+                findings.provides.insert(dependency(
+                    DependencyKind::Soname,
+                    format!("{candidate}({isa})"),
+                ));
             }
         }
     }
     if let Some(interpreter) = &elf.interpreter {
-        findings
-            .depends
-            .insert(dependency(DependencyKind::Interpreter, format!("{interpreter}({isa})")));
+        findings.depends.insert(dependency(
+            DependencyKind::Interpreter,
+            format!("{interpreter}({isa})"),
+        ));
     }
 }
 
@@ -240,7 +278,10 @@ pub fn pkgconfig_requires(text: &str) -> Vec<String> {
             continue;
         }
         let mut skip_next = false;
-        for word in value.split([',', ' ', '\t']).filter(|word| !word.is_empty()) {
+        for word in value
+            .split([',', ' ', '\t'])
+            .filter(|word| !word.is_empty())
+        {
             if skip_next {
                 skip_next = false;
                 continue;
@@ -260,7 +301,11 @@ pub fn pkgconfig_requires(text: &str) -> Vec<String> {
 
 fn analyse_pkgconfig(entry: &InstalledEntry, install_root: &Path, findings: &mut Findings) {
     let path = entry.path.as_str();
-    let stem = path.rsplit('/').next().unwrap_or(path).trim_end_matches(".pc");
+    let stem = path
+        .rsplit('/')
+        .next()
+        .unwrap_or(path)
+        .trim_end_matches(".pc");
     let is_32 = path.split('/').any(|component| component == "lib32");
     let kind = if is_32 {
         DependencyKind::PkgConfig32
@@ -273,7 +318,9 @@ fn analyse_pkgconfig(entry: &InstalledEntry, install_root: &Path, findings: &mut
     for module in pkgconfig_requires(&text) {
         let kind = if is_32
             && (dir.join(format!("{module}.pc")).exists()
-                || install_root.join(format!("usr/lib32/pkgconfig/{module}.pc")).exists()
+                || install_root
+                    .join(format!("usr/lib32/pkgconfig/{module}.pc"))
+                    .exists()
                 || Path::new(&format!("/usr/lib32/pkgconfig/{module}.pc")).exists())
         {
             DependencyKind::PkgConfig32
@@ -309,7 +356,9 @@ fn analyse_python(entry: &InstalledEntry, findings: &mut Findings) {
             break; // the body starts after the headers
         }
         if let Some(name) = line.strip_prefix("Name:") {
-            findings.provides.insert(dependency(DependencyKind::Python, pep503(name)));
+            findings
+                .provides
+                .insert(dependency(DependencyKind::Python, pep503(name)));
         } else if let Some(requirement) = line.strip_prefix("Requires-Dist:") {
             // Requirements with extras or environment markers need a marker evaluator; only
             // unconditional ones are recorded.
@@ -322,7 +371,9 @@ fn analyse_python(entry: &InstalledEntry, findings: &mut Findings) {
                 .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
                 .collect();
             if !name.is_empty() {
-                findings.depends.insert(dependency(DependencyKind::Python, pep503(&name)));
+                findings
+                    .depends
+                    .insert(dependency(DependencyKind::Python, pep503(&name)));
             }
         }
     }

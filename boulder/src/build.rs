@@ -129,7 +129,10 @@ pub struct BuildReport {
 
 /// SOURCE_DATE_EPOCH: the environment's, else the last git commit of the recipe dir, else now.
 pub fn source_date_epoch(recipe_dir: &Path) -> u64 {
-    if let Some(value) = std::env::var("SOURCE_DATE_EPOCH").ok().and_then(|v| v.parse().ok()) {
+    if let Some(value) = std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
         return value;
     }
     let from_git = std::process::Command::new("git")
@@ -159,7 +162,11 @@ struct Runner<'a> {
 }
 
 impl Runner<'_> {
-    fn timed<T>(&mut self, step: &str, work: impl FnOnce(&mut Self) -> Result<T, BuildError>) -> Result<T, BuildError> {
+    fn timed<T>(
+        &mut self,
+        step: &str,
+        work: impl FnOnce(&mut Self) -> Result<T, BuildError>,
+    ) -> Result<T, BuildError> {
         self.progress.step_started(step);
         let start = Instant::now();
         let result = work(self);
@@ -170,7 +177,13 @@ impl Runner<'_> {
     }
 
     /// Run a script in the container; a non-zero exit fails the step.
-    fn run_script(&mut self, step: &str, script: &str, workdir: &str, home: &str) -> Result<(), BuildError> {
+    fn run_script(
+        &mut self,
+        step: &str,
+        script: &str,
+        workdir: &str,
+        home: &str,
+    ) -> Result<(), BuildError> {
         self.counter += 1;
         let file_name = format!("{:03}-{}.sh", self.counter, step.replace(['/', ' '], "-"));
         let host_script = self.scripts.join(&file_name);
@@ -190,7 +203,9 @@ impl Runner<'_> {
             ],
         };
         let progress = self.progress;
-        let code = container::run(&self.options.helper, &spec, |line| progress.line(step, line))?;
+        let code = container::run(&self.options.helper, &spec, |line| {
+            progress.line(step, line)
+        })?;
         if code != 0 {
             return Err(BuildError::StepFailed {
                 step: step.to_owned(),
@@ -202,7 +217,11 @@ impl Runner<'_> {
 }
 
 /// Build a recipe with a build root.
-pub fn build(options: &BuildOptions, root: &dyn BuildRoot, progress: &dyn Progress) -> Result<BuildReport, BuildError> {
+pub fn build(
+    options: &BuildOptions,
+    root: &dyn BuildRoot,
+    progress: &dyn Progress,
+) -> Result<BuildReport, BuildError> {
     let loaded = Recipe::load(&options.recipe)?;
     for warning in &loaded.warnings {
         progress.warning(warning);
@@ -230,14 +249,26 @@ pub fn build(options: &BuildOptions, root: &dyn BuildRoot, progress: &dyn Progre
         action_dependencies.extend(dependencies);
     }
 
-    let id = format!("{}-{}-{}", recipe.source.name, recipe.source.version, recipe.source.release);
+    let id = format!(
+        "{}-{}-{}",
+        recipe.source.name, recipe.source.version, recipe.source.release
+    );
     let work = options.cache_dir.join("work").join(&id);
     if work.exists() {
         std::fs::remove_dir_all(&work).map_err(io("cleaning", &work))?;
     }
-    let [rootfs, build_dir, install, sourcedir, artefacts, scripts] =
-        ["root", "build", "install", "sourcedir", "artefacts", "scripts"].map(|name| work.join(name));
-    for dir in [&rootfs, &build_dir, &install, &sourcedir, &artefacts, &scripts] {
+    let [rootfs, build_dir, install, sourcedir, artefacts, scripts] = [
+        "root",
+        "build",
+        "install",
+        "sourcedir",
+        "artefacts",
+        "scripts",
+    ]
+    .map(|name| work.join(name));
+    for dir in [
+        &rootfs, &build_dir, &install, &sourcedir, &artefacts, &scripts,
+    ] {
         std::fs::create_dir_all(dir).map_err(io("creating", dir))?;
     }
     let mut runner = Runner {
@@ -260,17 +291,41 @@ pub fn build(options: &BuildOptions, root: &dyn BuildRoot, progress: &dyn Progre
     })?;
 
     let packages = phases::root_packages(&recipe, &action_dependencies);
-    let composed = runner.timed("root", |_| Ok(root.compose(&rootfs, &packages, recipe.options.networking)?))?;
+    let composed = runner.timed("root", |_| {
+        Ok(root.compose(&rootfs, &packages, recipe.options.networking)?)
+    })?;
     runner.binds = composed.binds;
     runner.binds.extend([
-        Bind { source: recipe_dir.clone(), target: mason::RECIPE.into(), read_only: true },
-        Bind { source: sourcedir.clone(), target: mason::SOURCEDIR.into(), read_only: true },
-        Bind { source: scripts.clone(), target: mason::SCRIPTS.into(), read_only: true },
-        Bind { source: build_dir.clone(), target: mason::BUILD.into(), read_only: false },
-        Bind { source: install.clone(), target: mason::INSTALL.into(), read_only: false },
+        Bind {
+            source: recipe_dir.clone(),
+            target: mason::RECIPE.into(),
+            read_only: true,
+        },
+        Bind {
+            source: sourcedir.clone(),
+            target: mason::SOURCEDIR.into(),
+            read_only: true,
+        },
+        Bind {
+            source: scripts.clone(),
+            target: mason::SCRIPTS.into(),
+            read_only: true,
+        },
+        Bind {
+            source: build_dir.clone(),
+            target: mason::BUILD.into(),
+            read_only: false,
+        },
+        Bind {
+            source: install.clone(),
+            target: mason::INSTALL.into(),
+            read_only: false,
+        },
     ]);
     if let Some(check) = &composed.check_script {
-        runner.timed("root check", |runner| runner.run_script("root check", check, "/", "/root"))?;
+        runner.timed("root check", |runner| {
+            runner.run_script("root check", check, "/", "/root")
+        })?;
     }
 
     for job in &all_jobs {
@@ -284,21 +339,41 @@ pub fn build(options: &BuildOptions, root: &dyn BuildRoot, progress: &dyn Progre
         for phase in &job.phases {
             let step = match job.stage {
                 crate::tuning::PgoStage::None => format!("{} {}", job.target, phase.name),
-                stage => format!("{} {} ({})", job.target, phase.name, stage.as_str().to_lowercase()),
+                stage => format!(
+                    "{} {} ({})",
+                    job.target,
+                    phase.name,
+                    stage.as_str().to_lowercase()
+                ),
             };
             runner.timed(&step, |runner| {
                 for command in &phase.commands {
                     match command {
                         Command::Run(script) => {
-                            let host_work = build_dir.join(job.work_dir.trim_start_matches(&format!("{}/", mason::BUILD)));
-                            let workdir = if host_work.is_dir() { &job.work_dir } else { &job.build_dir };
+                            let host_work = build_dir.join(
+                                job.work_dir
+                                    .trim_start_matches(&format!("{}/", mason::BUILD)),
+                            );
+                            let workdir = if host_work.is_dir() {
+                                &job.work_dir
+                            } else {
+                                &job.build_dir
+                            };
                             runner.run_script(&step, script, workdir, &job.build_dir)?;
                         }
                         Command::Break { exit: true, line } => {
-                            return Err(BuildError::Breakpoint { step: step.clone(), line: *line });
+                            return Err(BuildError::Breakpoint {
+                                step: step.clone(),
+                                line: *line,
+                            });
                         }
                         Command::Break { exit: false, line } => {
-                            runner.progress.line(&step, &format!("breakpoint at line {line} (non-interactive build: continuing)"));
+                            runner.progress.line(
+                                &step,
+                                &format!(
+                                    "breakpoint at line {line} (non-interactive build: continuing)"
+                                ),
+                            );
                         }
                     }
                 }
@@ -330,10 +405,20 @@ pub fn build(options: &BuildOptions, root: &dyn BuildRoot, progress: &dyn Progre
         Ok(emit::assemble(&set, &entries, &findings)?)
     })?;
     let emitted = runner.timed("emit", |_| {
-        let mut emitted = emit::write(&recipe, &built, HOST_ARCH, options.build_release, &artefacts)?;
+        let mut emitted = emit::write(
+            &recipe,
+            &built,
+            HOST_ARCH,
+            options.build_release,
+            &artefacts,
+        )?;
         std::fs::create_dir_all(&options.output).map_err(io("creating", &options.output))?;
         let mut moved = Vec::new();
-        for path in emitted.stones.iter().chain([&emitted.manifest_bin, &emitted.manifest_jsonc]) {
+        for path in emitted
+            .stones
+            .iter()
+            .chain([&emitted.manifest_bin, &emitted.manifest_jsonc])
+        {
             let name = path.file_name().unwrap_or_default();
             let target = options.output.join(name);
             let _ = std::fs::remove_file(&target);
@@ -344,7 +429,11 @@ pub fn build(options: &BuildOptions, root: &dyn BuildRoot, progress: &dyn Progre
         }
         let manifest_jsonc = moved.pop().unwrap_or_default();
         let manifest_bin = moved.pop().unwrap_or_default();
-        emitted = Emitted { stones: moved, manifest_bin, manifest_jsonc };
+        emitted = Emitted {
+            stones: moved,
+            manifest_bin,
+            manifest_jsonc,
+        };
         Ok(emitted)
     })?;
     let timings = runner.timings;
@@ -353,7 +442,10 @@ pub fn build(options: &BuildOptions, root: &dyn BuildRoot, progress: &dyn Progre
     }
     Ok(BuildReport {
         emitted,
-        packages: built.iter().map(|package| package.spec.name.clone()).collect(),
+        packages: built
+            .iter()
+            .map(|package| package.spec.name.clone())
+            .collect(),
         timings,
     })
 }

@@ -103,10 +103,24 @@ impl PackageSet {
             .as_deref()
             .map_or_else(|| root_description.to_owned(), expand);
         let rundeps: Vec<String> = definition.rundeps.iter().map(|dep| expand(dep)).collect();
-        let index = match self.packages.iter().position(|package| package.name == name) {
+        let index = match self
+            .packages
+            .iter()
+            .position(|package| package.name == name)
+        {
             Some(index) => {
-                // Merging: lists grow, the newer entry's texts win (upstream behaviour).
+                // Merging: lists grow and the newer entry's texts win. Unlike upstream, an entry
+                // without its own summary or description keeps the template's instead of
+                // falling back to the root package's (spec §7.7).
                 let package = &mut self.packages[index];
+                let summary = definition
+                    .summary
+                    .as_deref()
+                    .map_or_else(|| package.summary.clone(), expand);
+                let description = definition
+                    .description
+                    .as_deref()
+                    .map_or_else(|| package.description.clone(), expand);
                 package.rundeps.extend(rundeps);
                 package.rundeps.sort();
                 package.rundeps.dedup();
@@ -164,7 +178,9 @@ pub fn rule_matches(pattern: &str, path: &str) -> bool {
     let path_chars: Vec<char> = path.chars().collect();
     let pattern_chars: Vec<char> = pattern.chars().collect();
     // `<dir>/**` is the same as `<dir>/*` because `*` spans `/`.
-    let below: Vec<char> = format!("{}/*", pattern.trim_end_matches('/')).chars().collect();
+    let below: Vec<char> = format!("{}/*", pattern.trim_end_matches('/'))
+        .chars()
+        .collect();
     glob(&pattern_chars, &path_chars) || glob(&below, &path_chars)
 }
 
@@ -297,7 +313,11 @@ fn walk_dir(dir: &Path, prefix: &str, out: &mut Vec<InstalledEntry>) -> std::io:
             }
             EntryKind::Directory
         } else if file_type.is_symlink() {
-            EntryKind::Symlink(std::fs::read_link(&host_path)?.to_string_lossy().into_owned())
+            EntryKind::Symlink(
+                std::fs::read_link(&host_path)?
+                    .to_string_lossy()
+                    .into_owned(),
+            )
         } else if file_type.is_file() {
             EntryKind::Regular(metadata.len())
         } else if file_type.is_char_device() {
@@ -320,7 +340,10 @@ fn walk_dir(dir: &Path, prefix: &str, out: &mut Vec<InstalledEntry>) -> std::io:
 }
 
 /// The names of the packages that a list of paths would produce (dbginfo included).
-pub fn names_for_paths<'a>(set: &PackageSet, paths: impl IntoIterator<Item = &'a str>) -> BTreeSet<String> {
+pub fn names_for_paths<'a>(
+    set: &PackageSet,
+    paths: impl IntoIterator<Item = &'a str>,
+) -> BTreeSet<String> {
     paths
         .into_iter()
         .filter_map(|path| set.package_for(path).map(|package| package.name.clone()))

@@ -98,7 +98,8 @@ pub fn run(
     let stdout = child.stdout.take().expect("stdout is piped");
     let stderr = child.stderr.take().expect("stderr is piped");
     let (sender, receiver) = std::sync::mpsc::channel::<String>();
-    let forward = |stream: Box<dyn std::io::Read + Send>, sender: std::sync::mpsc::Sender<String>| {
+    let forward = |stream: Box<dyn std::io::Read + Send>,
+                   sender: std::sync::mpsc::Sender<String>| {
         std::thread::spawn(move || {
             for line in BufReader::new(stream).lines() {
                 let Ok(line) = line else { break };
@@ -138,7 +139,10 @@ pub fn dispatch(args: &[String]) -> Option<i32> {
     };
     Some(result.unwrap_or_else(|message| {
         // The parent reads our stderr line by line and shows it with the phase.
-        #[expect(clippy::print_stderr, reason = "the helper's only channel to the parent")]
+        #[expect(
+            clippy::print_stderr,
+            reason = "the helper's only channel to the parent"
+        )]
         {
             eprintln!("boulder container: {message}");
         }
@@ -208,13 +212,16 @@ fn locked_flags(path: &Path) -> MsFlags {
 
 fn bind(source: &Path, target: &Path, read_only: bool) -> Result<(), String> {
     if source.is_dir() {
-        std::fs::create_dir_all(target).map_err(|error| format!("creating {}: {error}", target.display()))?;
+        std::fs::create_dir_all(target)
+            .map_err(|error| format!("creating {}: {error}", target.display()))?;
     } else {
         if let Some(parent) = target.parent() {
-            std::fs::create_dir_all(parent).map_err(|error| format!("creating {}: {error}", parent.display()))?;
+            std::fs::create_dir_all(parent)
+                .map_err(|error| format!("creating {}: {error}", parent.display()))?;
         }
         if !target.exists() {
-            std::fs::write(target, b"").map_err(|error| format!("creating {}: {error}", target.display()))?;
+            std::fs::write(target, b"")
+                .map_err(|error| format!("creating {}: {error}", target.display()))?;
         }
     }
     mount(
@@ -224,7 +231,13 @@ fn bind(source: &Path, target: &Path, read_only: bool) -> Result<(), String> {
         MsFlags::MS_BIND | MsFlags::MS_REC,
         None::<&str>,
     )
-    .map_err(|error| format!("binding {} to {}: {error}", source.display(), target.display()))?;
+    .map_err(|error| {
+        format!(
+            "binding {} to {}: {error}",
+            source.display(),
+            target.display()
+        )
+    })?;
     if read_only {
         mount(
             None::<&str>,
@@ -262,7 +275,8 @@ fn init(spec: &ContainerSpec) -> Result<i32, String> {
         bind(&entry.source, &inside(root, &entry.target), entry.read_only)?;
     }
     for dir in ["proc", "dev", "sys", "tmp"] {
-        std::fs::create_dir_all(root.join(dir)).map_err(|error| format!("creating /{dir}: {error}"))?;
+        std::fs::create_dir_all(root.join(dir))
+            .map_err(|error| format!("creating /{dir}: {error}"))?;
     }
     mount(
         Some("proc"),
@@ -305,7 +319,8 @@ fn init(spec: &ContainerSpec) -> Result<i32, String> {
     }
     std::env::set_current_dir(root).map_err(|error| format!("entering the root: {error}"))?;
     pivot_root(".", ".").map_err(|error| format!("pivot_root: {error}"))?;
-    umount2(".", MntFlags::MNT_DETACH).map_err(|error| format!("detaching the old root: {error}"))?;
+    umount2(".", MntFlags::MNT_DETACH)
+        .map_err(|error| format!("detaching the old root: {error}"))?;
     std::env::set_current_dir("/").map_err(|error| format!("entering /: {error}"))?;
     let _ = sethostname("boulder");
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
@@ -346,9 +361,15 @@ pub fn prepare_host_style_root(rootfs: &Path, networking: bool) -> std::io::Resu
     }
     let etc = rootfs.join("etc");
     std::fs::create_dir_all(&etc)?;
-    std::fs::write(etc.join("passwd"), "root:x:0:0:root:/root:/bin/bash\nnobody:x:65534:65534:nobody:/:/usr/sbin/nologin\n")?;
+    std::fs::write(
+        etc.join("passwd"),
+        "root:x:0:0:root:/root:/bin/bash\nnobody:x:65534:65534:nobody:/:/usr/sbin/nologin\n",
+    )?;
     std::fs::write(etc.join("group"), "root:x:0:\nnogroup:x:65534:\n")?;
-    std::fs::write(etc.join("hosts"), "127.0.0.1 localhost boulder\n::1 localhost boulder\n")?;
+    std::fs::write(
+        etc.join("hosts"),
+        "127.0.0.1 localhost boulder\n::1 localhost boulder\n",
+    )?;
     if networking && let Ok(resolv) = std::fs::read("/etc/resolv.conf") {
         std::fs::write(etc.join("resolv.conf"), resolv)?;
     }

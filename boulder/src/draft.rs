@@ -89,12 +89,17 @@ pub fn name_and_version(url: &str) -> (String, String) {
     if let Some(captures) = github.captures(url) {
         return (captures[2].to_lowercase(), captures[3].to_owned());
     }
-    let basic = Regex::new(r"^([A-Za-z0-9_+-]+?)-v?([0-9][A-Za-z0-9._+-]*?)\.(tar\.[a-z0-9]+|tgz|tbz2|txz|zip|tar)$")
-        .expect("valid regex");
+    let basic = Regex::new(
+        r"^([A-Za-z0-9_+-]+?)-v?([0-9][A-Za-z0-9._+-]*?)\.(tar\.[a-z0-9]+|tgz|tbz2|txz|zip|tar)$",
+    )
+    .expect("valid regex");
     let file = last_segment(url);
     match basic.captures(&file) {
         Some(captures) => (captures[1].to_lowercase(), captures[2].to_owned()),
-        None => (file.split('.').next().unwrap_or("unknown").to_lowercase(), "UPDATE VERSION".to_owned()),
+        None => (
+            file.split('.').next().unwrap_or("unknown").to_lowercase(),
+            "UPDATE VERSION".to_owned(),
+        ),
     }
 }
 
@@ -112,12 +117,15 @@ pub fn detect(tree: &Path) -> (System, BTreeSet<String>) {
         System::Make,
     ];
     let mut deps = BTreeSet::new();
-    let pkg_check = Regex::new(r"PKG_CHECK_MODULES\(\s*\[?\w+\]?\s*,\s*\[?([A-Za-z0-9_.+-]+)").expect("valid regex");
+    let pkg_check = Regex::new(r"PKG_CHECK_MODULES\(\s*\[?\w+\]?\s*,\s*\[?([A-Za-z0-9_.+-]+)")
+        .expect("valid regex");
     let find_package = Regex::new(r"find_package\(\s*([A-Za-z0-9_]+)").expect("valid regex");
     let dependency = Regex::new(r"dependency\(\s*'([^']+)'").expect("valid regex");
     let mut pending = vec![(tree.to_path_buf(), -1i32)];
     while let Some((dir, depth)) = pending.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
         for entry in entries.flatten() {
             let path = entry.path();
             let name = entry.file_name().to_string_lossy().into_owned();
@@ -132,7 +140,11 @@ pub fn detect(tree: &Path) -> (System, BTreeSet<String>) {
             match name.as_str() {
                 "configure.ac" if top => {
                     scores[0] += 10;
-                    deps.extend(pkg_check.captures_iter(&text()).map(|c| format!("pkgconfig({})", &c[1])));
+                    deps.extend(
+                        pkg_check
+                            .captures_iter(&text())
+                            .map(|c| format!("pkgconfig({})", &c[1])),
+                    );
                 }
                 "configure" | "Makefile.am" if top => scores[0] += 10,
                 "Makefile" if top => {
@@ -142,11 +154,19 @@ pub fn detect(tree: &Path) -> (System, BTreeSet<String>) {
                 "Cargo.toml" => scores[1] += 100,
                 "CMakeLists.txt" if top => {
                     scores[2] += 20;
-                    deps.extend(find_package.captures_iter(&text()).map(|c| format!("cmake({})", &c[1])));
+                    deps.extend(
+                        find_package
+                            .captures_iter(&text())
+                            .map(|c| format!("cmake({})", &c[1])),
+                    );
                 }
                 "meson.build" if top => {
                     scores[3] += 100;
-                    deps.extend(dependency.captures_iter(&text()).map(|c| format!("pkgconfig({})", &c[1])));
+                    deps.extend(
+                        dependency
+                            .captures_iter(&text())
+                            .map(|c| format!("pkgconfig({})", &c[1])),
+                    );
                 }
                 "meson_options.txt" => scores[3] += 100,
                 "pyproject.toml" | "setup.cfg" => scores[4] += 100,
@@ -177,15 +197,19 @@ pub fn draft(source: &str, cache_dir: &Path) -> Result<Draft, DraftError> {
     let url = if source.contains("://") {
         source.to_owned()
     } else {
-        let path = std::fs::canonicalize(source).map_err(|error| DraftError::Io(format!("{source}: {error}")))?;
+        let path = std::fs::canonicalize(source)
+            .map_err(|error| DraftError::Io(format!("{source}: {error}")))?;
         url::Url::from_file_path(&path)
             .map_err(|()| DraftError::Io(format!("{source}: not an absolute path")))?
             .to_string()
     };
     let scratch = tempfile::tempdir().map_err(|error| DraftError::Io(error.to_string()))?;
     let archive = scratch.path().join(last_segment(&url));
-    let hash = if let Ok(path) = url::Url::parse(&url).and_then(|u| u.to_file_path().map_err(|()| url::ParseError::EmptyHost)) {
-        std::fs::copy(&path, &archive).map_err(|error| DraftError::Io(format!("{}: {error}", path.display())))?;
+    let hash = if let Ok(path) = url::Url::parse(&url)
+        .and_then(|u| u.to_file_path().map_err(|()| url::ParseError::EmptyHost))
+    {
+        std::fs::copy(&path, &archive)
+            .map_err(|error| DraftError::Io(format!("{}: {error}", path.display())))?;
         sha256_file(&archive).map_err(|error| DraftError::Io(error.to_string()))?
     } else {
         // Download through the cache with a placeholder hash, then store it under the real one.
@@ -225,11 +249,17 @@ pub fn draft(source: &str, cache_dir: &Path) -> Result<Draft, DraftError> {
         .status()
         .map_err(|error| DraftError::Io(format!("running tar: {error}")))?;
     if !status.success() {
-        return Err(DraftError::Io(format!("cannot unpack {}", archive.display())));
+        return Err(DraftError::Io(format!(
+            "cannot unpack {}",
+            archive.display()
+        )));
     }
     let (system, builddeps) = detect(&tree);
     let (name, version) = name_and_version(&url);
-    let homepage = url.rsplit_once('/').map_or(url.as_str(), |(head, _)| head).to_owned();
+    let homepage = url
+        .rsplit_once('/')
+        .map_or(url.as_str(), |(head, _)| head)
+        .to_owned();
     let text = render(&name, &version, &homepage, &url, &hash, system, &builddeps);
     Ok(Draft {
         name,
@@ -253,7 +283,12 @@ fn render(
     let (setup, build, install, extra) = match system {
         System::Autotools => ("%configure", "%make", "%make_install", ""),
         System::Make => ("", "%make", "%make_install PREFIX=%(prefix)", ""),
-        System::Cargo => ("%cargo_fetch", "%cargo_build", "%cargo_install", "networking  : true\n"),
+        System::Cargo => (
+            "%cargo_fetch",
+            "%cargo_build",
+            "%cargo_install",
+            "networking  : true\n",
+        ),
         System::Cmake => ("%cmake", "%cmake_build", "%cmake_install", ""),
         System::Meson => ("%meson", "%meson_build", "%meson_install", ""),
         System::Pep517 => ("", "%pyproject_build", "%pyproject_install", ""),

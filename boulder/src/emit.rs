@@ -63,7 +63,10 @@ pub struct BuiltPackage {
 
 fn regexes(patterns: &[String]) -> Vec<Regex> {
     // Invalid expressions are skipped, as upstream does; the recipe check reports them.
-    patterns.iter().filter_map(|pattern| Regex::new(pattern).ok()).collect()
+    patterns
+        .iter()
+        .filter_map(|pattern| Regex::new(pattern).ok())
+        .collect()
 }
 
 /// Route every entry to its package and merge the findings.
@@ -88,12 +91,14 @@ pub fn assemble(
         let spec = set
             .package_for(&entry.path)
             .ok_or_else(|| EmitError::Unrouted(entry.path.clone()))?;
-        let bucket = buckets.entry(spec.name.clone()).or_insert_with(|| BuiltPackage {
-            spec: spec.clone(),
-            entries: Vec::new(),
-            provides: BTreeSet::new(),
-            depends: BTreeSet::new(),
-        });
+        let bucket = buckets
+            .entry(spec.name.clone())
+            .or_insert_with(|| BuiltPackage {
+                spec: spec.clone(),
+                entries: Vec::new(),
+                provides: BTreeSet::new(),
+                depends: BTreeSet::new(),
+            });
         bucket.entries.push(entry.clone());
         bucket.provides.extend(found.provides.iter().cloned());
         bucket.depends.extend(found.depends.iter().cloned());
@@ -112,7 +117,8 @@ pub fn assemble(
             let text = dependency.to_string();
             !excluded.iter().any(|regex| regex.is_match(&text))
                 && !provides.contains(dependency)
-                && !(dependency.kind == DependencyKind::Name && dependency.target == package.spec.name)
+                && !(dependency.kind == DependencyKind::Name
+                    && dependency.target == package.spec.name)
         });
         package.provides.retain(|provider| {
             let text = provider.to_string();
@@ -265,7 +271,8 @@ pub fn write(
         })?;
 
     let manifest_jsonc = out.join(format!("manifest.{arch}.jsonc"));
-    std::fs::write(&manifest_jsonc, jsonc(recipe, &listed, &build_depends)).map_err(io(&manifest_jsonc))?;
+    std::fs::write(&manifest_jsonc, jsonc(recipe, &listed, &build_depends))
+        .map_err(io(&manifest_jsonc))?;
     Ok(Emitted {
         stones,
         manifest_bin,
@@ -287,9 +294,13 @@ pub fn jsonc(recipe: &Recipe, packages: &[&BuiltPackage], build_depends: &[Strin
     let mut all = Map::new();
     for package in packages {
         let mut entry = Map::new();
-        let list = |items: BTreeSet<String>| Value::Array(items.into_iter().map(Value::String).collect());
+        let list =
+            |items: BTreeSet<String>| Value::Array(items.into_iter().map(Value::String).collect());
         if !build_depends.is_empty() {
-            entry.insert("build-depends".into(), list(build_depends.iter().cloned().collect()));
+            entry.insert(
+                "build-depends".into(),
+                list(build_depends.iter().cloned().collect()),
+            );
         }
         // Raw rundeps appear as written, next to the analysis results.
         let mut depends: BTreeSet<String> = package.depends.iter().map(report_text).collect();
@@ -306,7 +317,11 @@ pub fn jsonc(recipe: &Recipe, packages: &[&BuiltPackage], build_depends: &[Strin
         if !depends.is_empty() {
             entry.insert("depends".into(), list(depends));
         }
-        let files: BTreeSet<String> = package.entries.iter().map(|entry| entry.path.clone()).collect();
+        let files: BTreeSet<String> = package
+            .entries
+            .iter()
+            .map(|entry| entry.path.clone())
+            .collect();
         if !files.is_empty() {
             entry.insert("files".into(), list(files));
         }
@@ -320,12 +335,18 @@ pub fn jsonc(recipe: &Recipe, packages: &[&BuiltPackage], build_depends: &[Strin
     let mut root = Map::new();
     root.insert("manifest-version".into(), Value::String("0.2".into()));
     root.insert("packages".into(), Value::Object(all));
-    root.insert("source-name".into(), Value::String(recipe.source.name.clone()));
+    root.insert(
+        "source-name".into(),
+        Value::String(recipe.source.name.clone()),
+    );
     root.insert(
         "source-release".into(),
         Value::String(recipe.source.release.to_string()),
     );
-    root.insert("source-version".into(), Value::String(recipe.source.version.clone()));
+    root.insert(
+        "source-version".into(),
+        Value::String(recipe.source.version.clone()),
+    );
     let mut buffer = Vec::new();
     let formatter = serde_json::ser::PrettyFormatter::with_indent(b"\t");
     let mut serializer = serde_json::Serializer::with_formatter(&mut buffer, formatter);

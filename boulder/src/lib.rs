@@ -6,18 +6,18 @@
 //! and splits it into packages, [`analysis`] derives providers and dependencies, and [`emit`]
 //! writes the `.stone` files and manifests. [`build`] drives it all.
 
-pub mod recipe;
+pub mod analysis;
+pub mod build;
+pub mod collect;
+pub mod container;
+pub mod draft;
+pub mod emit;
 pub mod macros;
+pub mod phases;
+pub mod recipe;
+pub mod recipe_check;
+pub mod root;
 pub mod script;
 pub mod tuning;
-pub mod yaml;
-pub mod collect;
-pub mod analysis;
-pub mod container;
-pub mod emit;
-pub mod root;
 pub mod upstream;
-pub mod build;
-pub mod draft;
-pub mod phases;
-pub mod recipe_check;
+pub mod yaml;

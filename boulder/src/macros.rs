@@ -17,22 +17,70 @@ use crate::recipe::{PackageDefinition, PathKind, PathRule};
 /// `.yaml`.
 const BUILTIN: &[(&str, &str)] = &[
     ("arch/base", include_str!("../data/macros/arch/base.yaml")),
-    ("arch/x86_64", include_str!("../data/macros/arch/x86_64.yaml")),
-    ("arch/emul32/x86_64", include_str!("../data/macros/arch/emul32/x86_64.yaml")),
-    ("actions/autotools", include_str!("../data/macros/actions/autotools.yaml")),
-    ("actions/bazel", include_str!("../data/macros/actions/bazel.yaml")),
-    ("actions/cargo", include_str!("../data/macros/actions/cargo.yaml")),
-    ("actions/ccache", include_str!("../data/macros/actions/ccache.yaml")),
-    ("actions/cmake", include_str!("../data/macros/actions/cmake.yaml")),
-    ("actions/golang", include_str!("../data/macros/actions/golang.yaml")),
-    ("actions/meson", include_str!("../data/macros/actions/meson.yaml")),
-    ("actions/misc", include_str!("../data/macros/actions/misc.yaml")),
-    ("actions/ninja", include_str!("../data/macros/actions/ninja.yaml")),
-    ("actions/perl", include_str!("../data/macros/actions/perl.yaml")),
-    ("actions/pgo", include_str!("../data/macros/actions/pgo.yaml")),
-    ("actions/python", include_str!("../data/macros/actions/python.yaml")),
-    ("actions/qt-kde", include_str!("../data/macros/actions/qt-kde.yaml")),
-    ("actions/ruby", include_str!("../data/macros/actions/ruby.yaml")),
+    (
+        "arch/x86_64",
+        include_str!("../data/macros/arch/x86_64.yaml"),
+    ),
+    (
+        "arch/emul32/x86_64",
+        include_str!("../data/macros/arch/emul32/x86_64.yaml"),
+    ),
+    (
+        "actions/autotools",
+        include_str!("../data/macros/actions/autotools.yaml"),
+    ),
+    (
+        "actions/bazel",
+        include_str!("../data/macros/actions/bazel.yaml"),
+    ),
+    (
+        "actions/cargo",
+        include_str!("../data/macros/actions/cargo.yaml"),
+    ),
+    (
+        "actions/ccache",
+        include_str!("../data/macros/actions/ccache.yaml"),
+    ),
+    (
+        "actions/cmake",
+        include_str!("../data/macros/actions/cmake.yaml"),
+    ),
+    (
+        "actions/golang",
+        include_str!("../data/macros/actions/golang.yaml"),
+    ),
+    (
+        "actions/meson",
+        include_str!("../data/macros/actions/meson.yaml"),
+    ),
+    (
+        "actions/misc",
+        include_str!("../data/macros/actions/misc.yaml"),
+    ),
+    (
+        "actions/ninja",
+        include_str!("../data/macros/actions/ninja.yaml"),
+    ),
+    (
+        "actions/perl",
+        include_str!("../data/macros/actions/perl.yaml"),
+    ),
+    (
+        "actions/pgo",
+        include_str!("../data/macros/actions/pgo.yaml"),
+    ),
+    (
+        "actions/python",
+        include_str!("../data/macros/actions/python.yaml"),
+    ),
+    (
+        "actions/qt-kde",
+        include_str!("../data/macros/actions/qt-kde.yaml"),
+    ),
+    (
+        "actions/ruby",
+        include_str!("../data/macros/actions/ruby.yaml"),
+    ),
 ];
 
 /// An action: a script fragment called as `%name`.
@@ -326,10 +374,11 @@ impl Macros {
                         .with_extension("")
                         .to_string_lossy()
                         .into_owned();
-                    let text = std::fs::read_to_string(&path).map_err(|source| MacroError::Read {
-                        path: path.clone(),
-                        source,
-                    })?;
+                    let text =
+                        std::fs::read_to_string(&path).map_err(|source| MacroError::Read {
+                            path: path.clone(),
+                            source,
+                        })?;
                     files.insert(key.clone(), parse_file(&key, &text)?);
                 }
             }

@@ -18,7 +18,11 @@ use boulder::{
 use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
-#[command(name = "boulder", version, about = "Build stone packages from stone.yaml recipes")]
+#[command(
+    name = "boulder",
+    version,
+    about = "Build stone packages from stone.yaml recipes"
+)]
 struct Cli {
     /// Use macro files from this directory (layout `arch/*.yaml`, `actions/*.yaml`) instead of
     /// the built-in ones.
@@ -169,7 +173,8 @@ fn recipe_command(command: RecipeCommand, macros: &Macros) -> anyhow::Result<Exi
                         print_warnings(&loaded.path, &loaded.warnings);
                         if let Err(error) = boulder::recipe_check::check(&loaded.recipe, macros) {
                             failed += 1;
-                            let _ = writeln!(std::io::stderr(), "{}: {error}", loaded.path.display());
+                            let _ =
+                                writeln!(std::io::stderr(), "{}: {error}", loaded.path.display());
                         }
                     }
                     Err(error) => {
@@ -178,10 +183,21 @@ fn recipe_command(command: RecipeCommand, macros: &Macros) -> anyhow::Result<Exi
                     }
                 }
             }
-            writeln!(stdout, "{} recipes checked, {failed} with errors", files.len())?;
-            Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+            writeln!(
+                stdout,
+                "{} recipes checked, {failed} with errors",
+                files.len()
+            )?;
+            Ok(if failed == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
-        RecipeCommand::Parse { format: Format::Json, file } => {
+        RecipeCommand::Parse {
+            format: Format::Json,
+            file,
+        } => {
             let loaded = Recipe::load(&file)?;
             print_warnings(&loaded.path, &loaded.warnings);
             serde_json::to_writer_pretty(&mut stdout, &loaded.recipe)?;
@@ -199,7 +215,12 @@ fn recipe_command(command: RecipeCommand, macros: &Macros) -> anyhow::Result<Exi
                         bail!("{} exists; not overwriting it", path.display());
                     }
                     std::fs::write(&path, &draft.text)?;
-                    let _ = writeln!(std::io::stderr(), "wrote {} ({} build system)", path.display(), draft.system);
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "wrote {} ({} build system)",
+                        path.display(),
+                        draft.system
+                    );
                 }
                 None => write!(stdout, "{}", draft.text)?,
             }
@@ -282,7 +303,11 @@ impl Progress for Terminal {
     }
 
     fn step_finished(&self, step: &str, elapsed: Duration) {
-        let _ = writeln!(std::io::stderr(), "    {step} done in {:.2}s", elapsed.as_secs_f64());
+        let _ = writeln!(
+            std::io::stderr(),
+            "    {step} done in {:.2}s",
+            elapsed.as_secs_f64()
+        );
     }
 }
 
@@ -290,7 +315,9 @@ fn build_command(args: BuildArgs, macros: Macros) -> anyhow::Result<ExitCode> {
     let root: Box<dyn BuildRoot> = if args.host_root {
         let loaded = Recipe::load(&args.recipe)?;
         Box::new(HostRoot {
-            check: boulder::phases::recipe_dependencies(&loaded.recipe).into_iter().collect(),
+            check: boulder::phases::recipe_dependencies(&loaded.recipe)
+                .into_iter()
+                .collect(),
         })
     } else {
         if args.repositories.is_empty() {

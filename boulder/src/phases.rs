@@ -246,12 +246,17 @@ pub fn jobs(
                 (Toolchain::Llvm, _) => "\n%llvm_merge_s2",
                 _ => "",
             };
-            bodies.push(("workload", build.workload.clone().map(|text| format!("{text}{merge}"))));
+            bodies.push((
+                "workload",
+                build.workload.clone().map(|text| format!("{text}{merge}")),
+            ));
         } else {
             bodies.push(("install", build.install.clone()));
             bodies.push(("check", build.check.clone()));
         }
-        let prepare_env = env.expand(&prepare_script(recipe)).map_err(error("prepare"))?;
+        let prepare_env = env
+            .expand(&prepare_script(recipe))
+            .map_err(error("prepare"))?;
         let mut phases = vec![Phase {
             name: "prepare".to_owned(),
             commands: vec![Command::Run(format!(
@@ -304,8 +309,20 @@ fn run_text(commands: &[Command]) -> String {
 /// and every profile, archive tools and the dependencies of every action used.
 pub fn root_packages(recipe: &Recipe, action_dependencies: &BTreeSet<String>) -> Vec<String> {
     let mut packages: BTreeSet<String> = [
-        "bash", "coreutils", "dash", "diffutils", "findutils", "gawk", "glibc-devel", "grep", "layout",
-        "libarchive", "linux-headers", "pkgconf", "sed", "util-linux",
+        "bash",
+        "coreutils",
+        "dash",
+        "diffutils",
+        "findutils",
+        "gawk",
+        "glibc-devel",
+        "grep",
+        "layout",
+        "libarchive",
+        "linux-headers",
+        "pkgconf",
+        "sed",
+        "util-linux",
     ]
     .into_iter()
     .map(str::to_owned)

@@ -41,10 +41,18 @@ pub fn check(recipe: &Recipe, macros: &Macros) -> Result<(), CheckError> {
     for target in &targets {
         phases::jobs(macros, recipe, target, &context)?;
     }
-    let entries = std::iter::once(("%(name)", &recipe.package))
-        .chain(recipe.packages.iter().map(|(name, package)| (name.as_str(), package)));
+    let entries = std::iter::once(("%(name)", &recipe.package)).chain(
+        recipe
+            .packages
+            .iter()
+            .map(|(name, package)| (name.as_str(), package)),
+    );
     for (name, package) in entries {
-        for pattern in package.rundeps_exclude.iter().chain(&package.provides_exclude) {
+        for pattern in package
+            .rundeps_exclude
+            .iter()
+            .chain(&package.provides_exclude)
+        {
             regex::Regex::new(pattern).map_err(|error| CheckError::Regex {
                 package: name.to_owned(),
                 pattern: pattern.clone(),

@@ -46,7 +46,12 @@ pub trait BuildRoot: std::fmt::Debug {
 
     /// Make `rootfs` a root whose `/usr` provides `packages` (names or provider strings such as
     /// `binary(gcc)`, `pkgconfig(zlib)`).
-    fn compose(&self, rootfs: &Path, packages: &[String], networking: bool) -> Result<Composed, RootError>;
+    fn compose(
+        &self,
+        rootfs: &Path,
+        packages: &[String],
+        networking: bool,
+    ) -> Result<Composed, RootError>;
 }
 
 /// The host's `/usr`, read-only. Packages cannot be installed; the recipe's build dependencies
@@ -62,7 +67,12 @@ impl BuildRoot for HostRoot {
         "host /usr (read-only)".to_owned()
     }
 
-    fn compose(&self, rootfs: &Path, _packages: &[String], networking: bool) -> Result<Composed, RootError> {
+    fn compose(
+        &self,
+        rootfs: &Path,
+        _packages: &[String],
+        networking: bool,
+    ) -> Result<Composed, RootError> {
         prepare_host_style_root(rootfs, networking).map_err(|source| RootError::Io {
             path: rootfs.to_path_buf(),
             source,
@@ -83,7 +93,9 @@ pub fn check_script(dependencies: &[String]) -> String {
     let mut script = String::from("missing=0\n");
     for dependency in dependencies {
         let quoted = dependency.replace('\'', "");
-        let test = if let Some(name) = inner(dependency, "binary").or_else(|| inner(dependency, "sysbinary")) {
+        let test = if let Some(name) =
+            inner(dependency, "binary").or_else(|| inner(dependency, "sysbinary"))
+        {
             format!("command -v '{name}' >/dev/null")
         } else if let Some(name) = inner(dependency, "pkgconfig") {
             format!("pkg-config --exists '{name}'")
@@ -116,11 +128,20 @@ pub struct EngineRoot {
 
 impl BuildRoot for EngineRoot {
     fn describe(&self) -> String {
-        let ids: Vec<&str> = self.repositories.iter().map(|(id, _)| id.as_str()).collect();
+        let ids: Vec<&str> = self
+            .repositories
+            .iter()
+            .map(|(id, _)| id.as_str())
+            .collect();
         format!("moss engine from {}", ids.join(", "))
     }
 
-    fn compose(&self, rootfs: &Path, packages: &[String], networking: bool) -> Result<Composed, RootError> {
+    fn compose(
+        &self,
+        rootfs: &Path,
+        packages: &[String],
+        networking: bool,
+    ) -> Result<Composed, RootError> {
         let io = |source| RootError::Io {
             path: rootfs.to_path_buf(),
             source,
@@ -152,7 +173,9 @@ impl BuildRoot for EngineRoot {
                 }
             }
             let plan = moss.plan_install(packages).await.map_err(engine)?;
-            moss.execute(&plan, "boulder build root").await.map_err(engine)?;
+            moss.execute(&plan, "boulder build root")
+                .await
+                .map_err(engine)?;
             Ok::<(), RootError>(())
         })?;
         // The engine lays out /usr; the rest of a usable root is the same as for the host.

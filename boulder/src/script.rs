@@ -67,7 +67,9 @@ pub enum ScriptError {
         stack: Vec<String>,
     },
     /// A builtin used directly in a recipe.
-    #[error("line {line}: builtin `%(_{name})` may only be used inside macro definitions; use `%({name})`")]
+    #[error(
+        "line {line}: builtin `%(_{name})` may only be used inside macro definitions; use `%({name})`"
+    )]
     BuiltinAtTopLevel {
         /// The builtin.
         name: String,
@@ -75,7 +77,10 @@ pub enum ScriptError {
         line: usize,
     },
     /// Macros refer to each other without end.
-    #[error("macro expansion is nested deeper than {MAX_DEPTH} levels{}", context(stack))]
+    #[error(
+        "macro expansion is nested deeper than {MAX_DEPTH} levels{}",
+        context(stack)
+    )]
     TooDeep {
         /// Macros being expanded.
         stack: Vec<String>,
@@ -241,13 +246,18 @@ impl ScriptEnv {
                 continue;
             }
             let name = &rest[..length];
-            let action = self.actions.get(name).ok_or_else(|| ScriptError::UnknownAction {
-                name: name.to_owned(),
-                line,
-                stack: state.stack.clone(),
-                hint: hint_for(name),
-            })?;
-            state.dependencies.extend(action.dependencies.iter().cloned());
+            let action = self
+                .actions
+                .get(name)
+                .ok_or_else(|| ScriptError::UnknownAction {
+                    name: name.to_owned(),
+                    line,
+                    stack: state.stack.clone(),
+                    hint: hint_for(name),
+                })?;
+            state
+                .dependencies
+                .extend(action.dependencies.iter().cloned());
             state.stack.push(format!("%{name}"));
             self.expand_into(action.command.trim(), line, false, state, out)?;
             state.stack.pop();
@@ -271,11 +281,14 @@ impl ScriptEnv {
                     line,
                 });
             }
-            let value = self.builtins.get(builtin).ok_or_else(|| ScriptError::UnknownBuiltin {
-                name: builtin.to_owned(),
-                line,
-                stack: state.stack.clone(),
-            })?;
+            let value = self
+                .builtins
+                .get(builtin)
+                .ok_or_else(|| ScriptError::UnknownBuiltin {
+                    name: builtin.to_owned(),
+                    line,
+                    stack: state.stack.clone(),
+                })?;
             state.stack.push(format!("%(_{builtin})"));
             self.expand_into(value, line, false, state, out)?;
             state.stack.pop();
@@ -309,7 +322,11 @@ fn is_identifier(text: &str) -> bool {
 }
 
 fn hint_for(name: &str) -> String {
-    if name.len() <= 3 && name.bytes().any(|byte| byte.is_ascii_digit() || byte.is_ascii_alphabetic()) {
+    if name.len() <= 3
+        && name
+            .bytes()
+            .any(|byte| byte.is_ascii_digit() || byte.is_ascii_alphabetic())
+    {
         format!("; a literal percent sign is written `%%` (e.g. `%%{name}`)")
     } else {
         String::new()

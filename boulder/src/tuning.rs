@@ -77,14 +77,18 @@ pub fn flags(
     let mut flag_table: HashMap<String, CompilerFlags> = HashMap::new();
     for layer in &layers {
         for map in &layer.tuning {
-            groups.extend(map.iter().map(|(name, group)| (name.clone(), group.clone())));
+            groups.extend(
+                map.iter()
+                    .map(|(name, group)| (name.clone(), group.clone())),
+            );
         }
         for map in &layer.flags {
             flag_table.extend(map.iter().map(|(name, flag)| (name.clone(), flag.clone())));
         }
     }
     // Insertion order matters only for error messages; resolution below is order free.
-    let mut choices: Vec<(String, Choice)> = vec![("architecture".to_owned(), Choice::Enabled(None))];
+    let mut choices: Vec<(String, Choice)> =
+        vec![("architecture".to_owned(), Choice::Enabled(None))];
     let set = |choices: &mut Vec<(String, Choice)>, name: &str, choice: Choice| {
         choices.retain(|(existing, _)| existing != name);
         choices.push((name.to_owned(), choice));

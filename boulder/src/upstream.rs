@@ -105,7 +105,10 @@ impl UpstreamCache {
 
     /// Where a plain upstream is stored.
     pub fn plain_path(&self, url: &str, hash: &str) -> PathBuf {
-        let key = hex(&Sha256::new().chain_update(url).chain_update(hash).finalize());
+        let key = hex(&Sha256::new()
+            .chain_update(url)
+            .chain_update(hash)
+            .finalize());
         self.root
             .join("fetched")
             .join(&key[..5])
@@ -116,20 +119,32 @@ impl UpstreamCache {
     /// Where a git mirror is stored: `<host>_<path with '/' as '.'>`.
     pub fn git_path(&self, url: &str) -> PathBuf {
         let parsed = url::Url::parse(url).ok();
-        let host = parsed.as_ref().and_then(|u| u.host_str().map(str::to_owned)).unwrap_or_default();
-        let path = parsed.as_ref().map(|u| u.path().to_owned()).unwrap_or_else(|| url.to_owned());
+        let host = parsed
+            .as_ref()
+            .and_then(|u| u.host_str().map(str::to_owned))
+            .unwrap_or_default();
+        let path = parsed
+            .as_ref()
+            .map(|u| u.path().to_owned())
+            .unwrap_or_else(|| url.to_owned());
         let name = format!("{host}_{}", path.trim_matches('/').replace('/', "."));
         self.root.join("git").join(name)
     }
 
     /// Fetch (or reuse) an upstream and place it in `sourcedir` under its file name. Returns
     /// the resolved identity: the hash for plain files, the commit id for git.
-    pub fn fetch(&self, upstream: &Upstream, recipe_dir: &Path, sourcedir: &Path) -> Result<String, UpstreamError> {
+    pub fn fetch(
+        &self,
+        upstream: &Upstream,
+        recipe_dir: &Path,
+        sourcedir: &Path,
+    ) -> Result<String, UpstreamError> {
         std::fs::create_dir_all(sourcedir).map_err(io("creating", sourcedir))?;
         match upstream {
             Upstream::Plain { url, hash, .. } => {
                 let stored = self.plain_path(url, hash);
-                let cached = stored.exists() && sha256_file(&stored).map_err(io("hashing", &stored))? == *hash;
+                let cached = stored.exists()
+                    && sha256_file(&stored).map_err(io("hashing", &stored))? == *hash;
                 if !cached {
                     self.download(url, hash, recipe_dir, &stored)?;
                 }
@@ -147,14 +162,35 @@ impl UpstreamCache {
                 if checkout.exists() {
                     std::fs::remove_dir_all(&checkout).map_err(io("removing", &checkout))?;
                 }
-                git(url, "clone", Command::new("git").arg("clone").arg("--quiet").arg(&mirror).arg(&checkout))?;
-                git(url, "checkout", Command::new("git").arg("-C").arg(&checkout).args(["checkout", "--quiet", &commit]))?;
+                git(
+                    url,
+                    "clone",
+                    Command::new("git")
+                        .arg("clone")
+                        .arg("--quiet")
+                        .arg(&mirror)
+                        .arg(&checkout),
+                )?;
+                git(
+                    url,
+                    "checkout",
+                    Command::new("git")
+                        .arg("-C")
+                        .arg(&checkout)
+                        .args(["checkout", "--quiet", &commit]),
+                )?;
                 Ok(commit)
             }
         }
     }
 
-    fn download(&self, url: &str, expected: &str, recipe_dir: &Path, stored: &Path) -> Result<(), UpstreamError> {
+    fn download(
+        &self,
+        url: &str,
+        expected: &str,
+        recipe_dir: &Path,
+        stored: &Path,
+    ) -> Result<(), UpstreamError> {
         let parent = stored.parent().unwrap_or(&self.root);
         std::fs::create_dir_all(parent).map_err(io("creating", parent))?;
         let partial = stored.with_extension("partial");
@@ -177,7 +213,8 @@ impl UpstreamCache {
                     break;
                 }
                 hasher.update(&buffer[..read]);
-                file.write_all(&buffer[..read]).map_err(io("writing", &partial))?;
+                file.write_all(&buffer[..read])
+                    .map_err(io("writing", &partial))?;
             }
         } else {
             http_download(url, &mut file, &mut hasher)?;
@@ -205,7 +242,13 @@ impl UpstreamCache {
             if let Some(parent) = mirror.parent() {
                 std::fs::create_dir_all(parent).map_err(io("creating", parent))?;
             }
-            git(url, "clone --mirror", Command::new("git").args(["clone", "--quiet", "--mirror", url]).arg(mirror))?;
+            git(
+                url,
+                "clone --mirror",
+                Command::new("git")
+                    .args(["clone", "--quiet", "--mirror", url])
+                    .arg(mirror),
+            )?;
         }
         let object = format!("{git_ref}^{{commit}}");
         let resolve = || {
@@ -217,7 +260,14 @@ impl UpstreamCache {
         };
         let mut output = resolve().map_err(io("running git in", mirror))?;
         if !output.status.success() {
-            git(url, "fetch", Command::new("git").arg("-C").arg(mirror).args(["fetch", "--quiet", "origin"]))?;
+            git(
+                url,
+                "fetch",
+                Command::new("git")
+                    .arg("-C")
+                    .arg(mirror)
+                    .args(["fetch", "--quiet", "origin"]),
+            )?;
             output = resolve().map_err(io("running git in", mirror))?;
         }
         if !output.status.success() {
@@ -260,7 +310,9 @@ fn http_download(url: &str, file: &mut File, hasher: &mut Sha256) -> Result<(), 
     runtime.block_on(async {
         use futures_util::StreamExt;
         let response = reqwest::get(url).await.map_err(|e| error(e.to_string()))?;
-        let response = response.error_for_status().map_err(|e| error(e.to_string()))?;
+        let response = response
+            .error_for_status()
+            .map_err(|e| error(e.to_string()))?;
         let mut stream = response.bytes_stream();
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(|e| error(e.to_string()))?;

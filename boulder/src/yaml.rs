@@ -101,10 +101,13 @@ impl Node {
             let start: usize = offset.parse().ok()?;
             let length: usize = length.parse().ok()?;
             // Spans are character based; the byte offsets are only trusted on ASCII prefixes.
-            text.get(start..start.checked_add(length)?).map(str::to_owned)
+            text.get(start..start.checked_add(length)?)
+                .map(str::to_owned)
         });
         self.value = match self.value {
-            Value::Seq(items) => Value::Seq(items.into_iter().map(|item| item.resolve(text)).collect()),
+            Value::Seq(items) => {
+                Value::Seq(items.into_iter().map(|item| item.resolve(text)).collect())
+            }
             Value::Map(entries) => Value::Map(
                 entries
                     .into_iter()

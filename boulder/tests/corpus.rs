@@ -54,7 +54,10 @@ fn every_recipe_parses() {
         }
     }
     assert!(legacy_booleans > 0, "the corpus uses yes/no booleans");
-    eprintln!("{} recipes, {warnings} warnings ({legacy_booleans} legacy booleans)", recipes.len());
+    eprintln!(
+        "{} recipes, {warnings} warnings ({legacy_booleans} legacy booleans)",
+        recipes.len()
+    );
 }
 
 #[test]
@@ -67,22 +70,62 @@ fn every_phase_expands_for_every_target() {
         for target in recipe.targets("x86_64") {
             let mut env = ScriptEnv::new(&macros, &target).unwrap();
             for builtin in [
-                "name", "version", "release", "jobs", "pkgdir", "sourcedir", "installroot",
-                "buildroot", "workdir", "sourcedateepoch", "pgo_stage", "pgo_dir", "cflags",
-                "cxxflags", "fflags", "ldflags", "dflags", "rustflags", "valaflags", "goflags",
-                "compiler_c", "compiler_cxx", "compiler_objc", "compiler_objcxx", "compiler_cpp",
-                "compiler_objcpp", "compiler_objcxxcpp", "compiler_d", "compiler_ar",
-                "compiler_ld", "compiler_objcopy", "compiler_nm", "compiler_ranlib",
-                "compiler_strip", "compiler_path", "compiler_cache", "scompiler_cache",
-                "compiler_go_cache", "compiler_go_mod_cache", "compiler_cargo_cache",
-                "compiler_zig_cache", "rustc_wrapper",
+                "name",
+                "version",
+                "release",
+                "jobs",
+                "pkgdir",
+                "sourcedir",
+                "installroot",
+                "buildroot",
+                "workdir",
+                "sourcedateepoch",
+                "pgo_stage",
+                "pgo_dir",
+                "cflags",
+                "cxxflags",
+                "fflags",
+                "ldflags",
+                "dflags",
+                "rustflags",
+                "valaflags",
+                "goflags",
+                "compiler_c",
+                "compiler_cxx",
+                "compiler_objc",
+                "compiler_objcxx",
+                "compiler_cpp",
+                "compiler_objcpp",
+                "compiler_objcxxcpp",
+                "compiler_d",
+                "compiler_ar",
+                "compiler_ld",
+                "compiler_objcopy",
+                "compiler_nm",
+                "compiler_ranlib",
+                "compiler_strip",
+                "compiler_path",
+                "compiler_cache",
+                "scompiler_cache",
+                "compiler_go_cache",
+                "compiler_go_mod_cache",
+                "compiler_cargo_cache",
+                "compiler_zig_cache",
+                "rustc_wrapper",
             ] {
                 env.set_builtin(builtin, "x");
             }
             let build = recipe.build_for(&target);
-            for phase in [&build.setup, &build.build, &build.install, &build.check, &build.workload, &build.environment]
-                .into_iter()
-                .flatten()
+            for phase in [
+                &build.setup,
+                &build.build,
+                &build.install,
+                &build.check,
+                &build.workload,
+                &build.environment,
+            ]
+            .into_iter()
+            .flatten()
             {
                 match env.expand(phase) {
                     Ok(_) => expanded += 1,
@@ -96,12 +139,20 @@ fn every_phase_expands_for_every_target() {
     // Known: `%qml_cache_qt6` was removed upstream; its users must get an unknown-action error.
     let names: BTreeSet<&str> = failures.keys().map(String::as_str).collect();
     for (name, error) in &failures {
-        assert!(matches!(error, ScriptError::UnknownAction { .. }), "{name}: {error}");
+        assert!(
+            matches!(error, ScriptError::UnknownAction { .. }),
+            "{name}: {error}"
+        );
     }
     eprintln!("{expanded} phases expanded; failures: {failures:#?}");
     assert_eq!(names, BTreeSet::from(["qt6-multimedia", "qt6-quick3d"]));
     for error in failures.values() {
-        assert!(error.to_string().contains("unknown action `%qml_cache_qt6`"), "{error}");
+        assert!(
+            error
+                .to_string()
+                .contains("unknown action `%qml_cache_qt6`"),
+            "{error}"
+        );
     }
     assert!(expanded > 600, "{expanded}");
 }
@@ -124,7 +175,12 @@ fn manifest_packages(dir: &Path) -> Vec<Reported> {
             name: name.clone(),
             files: package["files"]
                 .as_array()
-                .map(|files| files.iter().map(|file| file.as_str().unwrap().to_owned()).collect())
+                .map(|files| {
+                    files
+                        .iter()
+                        .map(|file| file.as_str().unwrap().to_owned())
+                        .collect()
+                })
                 .unwrap_or_default(),
         })
         .collect()
@@ -157,7 +213,10 @@ fn split_rules_agree_with_every_manifest() {
         for package in &reported {
             for file in &package.files {
                 files_checked += 1;
-                let mut routed = set.package_for(file).map(|spec| spec.name.clone()).unwrap_or_default();
+                let mut routed = set
+                    .package_for(file)
+                    .map(|spec| spec.name.clone())
+                    .unwrap_or_default();
                 if routed != package.name
                     && LATER_TEMPLATE_RULES
                         .iter()

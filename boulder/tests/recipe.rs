@@ -14,7 +14,8 @@ fn parse(text: &str) -> Result<(Recipe, Vec<boulder::recipe::Warning>), RecipeEr
     Recipe::parse(text, Path::new("test/stone.yaml"))
 }
 
-const MINIMAL: &str = "name: demo\nversion: 1.10\nrelease: 2\nhomepage: https://example.invalid\nlicense: MIT\n";
+const MINIMAL: &str =
+    "name: demo\nversion: 1.10\nrelease: 2\nhomepage: https://example.invalid\nlicense: MIT\n";
 
 #[test]
 fn unquoted_versions_keep_their_text_and_licences_become_lists() {
@@ -34,21 +35,41 @@ fn legacy_booleans_are_accepted_with_a_warning_and_unknown_keys_are_located() {
     assert!(!recipe.options.strip);
     let messages: Vec<String> = warnings.iter().map(ToString::to_string).collect();
     assert_eq!(messages.len(), 3, "{messages:?}");
-    assert!(messages[0].starts_with("6:13: `networking: yes` is a legacy boolean"), "{messages:?}");
+    assert!(
+        messages[0].starts_with("6:13: `networking: yes` is a legacy boolean"),
+        "{messages:?}"
+    );
     assert!(messages[1].starts_with("7:9: `emul32: no`"), "{messages:?}");
-    assert!(messages[2].starts_with("8:1: unknown key `tune`") && messages[2].contains("tuning"), "{messages:?}");
+    assert!(
+        messages[2].starts_with("8:1: unknown key `tune`") && messages[2].contains("tuning"),
+        "{messages:?}"
+    );
 }
 
 #[test]
 fn errors_name_file_line_and_column() {
     let error = parse(&format!("{MINIMAL}strip: maybe\n")).unwrap_err();
-    assert_eq!(error.to_string(), "test/stone.yaml:6:8: `strip` must be true or false, found `maybe`");
+    assert_eq!(
+        error.to_string(),
+        "test/stone.yaml:6:8: `strip` must be true or false, found `maybe`"
+    );
     let error = parse(&MINIMAL.replace("release: 2", "release: 0")).unwrap_err();
-    assert_eq!(error.to_string(), "test/stone.yaml:3:10: release must be a whole number above 0, found `0`");
+    assert_eq!(
+        error.to_string(),
+        "test/stone.yaml:3:10: release must be a whole number above 0, found `0`"
+    );
     let error = parse("name: [unclosed\n").unwrap_err();
     assert!(matches!(error, RecipeError::Yaml { .. }), "{error}");
-    assert!(error.to_string().starts_with("test/stone.yaml: invalid YAML"), "{error}");
-    let error = parse(&format!("{MINIMAL}upstreams:\n  - https://x.invalid/a.tar.gz:\n      rename: a\n")).unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .starts_with("test/stone.yaml: invalid YAML"),
+        "{error}"
+    );
+    let error = parse(&format!(
+        "{MINIMAL}upstreams:\n  - https://x.invalid/a.tar.gz:\n      rename: a\n"
+    ))
+    .unwrap_err();
     assert!(error.to_string().contains("has no `hash`"), "{error}");
 }
 
@@ -65,15 +86,34 @@ fn upstreams_profiles_tuning_and_packages() {
     let (recipe, warnings) = parse(&text).unwrap();
     assert_eq!(recipe.upstreams.len(), 3);
     assert!(matches!(&recipe.upstreams[1], Upstream::Git { git_ref, .. } if git_ref == "v1.0"));
-    assert_eq!(recipe.upstreams[0].unpack_dir().as_deref(), Some("demo-1.10.tar.xz"));
+    assert_eq!(
+        recipe.upstreams[0].unpack_dir().as_deref(),
+        Some("demo-1.10.tar.xz")
+    );
     assert_eq!(recipe.upstreams[2].unpack_dir(), None);
     assert_eq!(recipe.upstreams[2].file_name(), "extra-1.zip");
-    assert_eq!(recipe.tuning[0].setting, TuningSetting::Option("full".into()));
+    assert_eq!(
+        recipe.tuning[0].setting,
+        TuningSetting::Option("full".into())
+    );
     assert_eq!(recipe.tuning[1].setting, TuningSetting::Disable);
-    assert!(warnings.iter().any(|w| w.message.contains("`icf: no` is read as `icf: false`")));
-    assert_eq!(recipe.build_for("emul32/x86_64").setup.as_deref(), Some("%configure --disable-docs"));
-    assert_eq!(recipe.build_for("emul32/x86_64").build.as_deref(), Some("%make"));
-    assert_eq!(recipe.build_for("x86_64").setup.as_deref(), Some("%configure"));
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.message.contains("`icf: no` is read as `icf: false`"))
+    );
+    assert_eq!(
+        recipe.build_for("emul32/x86_64").setup.as_deref(),
+        Some("%configure --disable-docs")
+    );
+    assert_eq!(
+        recipe.build_for("emul32/x86_64").build.as_deref(),
+        Some("%make")
+    );
+    assert_eq!(
+        recipe.build_for("x86_64").setup.as_deref(),
+        Some("%configure")
+    );
     assert_eq!(recipe.packages[0].1.paths.len(), 2);
     let json = serde_json::to_value(&recipe).unwrap();
     assert_eq!(json["source"]["version"], "1.10");
@@ -92,7 +132,11 @@ fn targets_follow_emul32_and_architectures() {
 
 fn env(target: &str) -> ScriptEnv {
     let mut env = ScriptEnv::new(&Macros::builtin().unwrap(), target).unwrap();
-    for (name, value) in [("name", "demo"), ("installroot", "/mason/install"), ("jobs", "4")] {
+    for (name, value) in [
+        ("name", "demo"),
+        ("installroot", "/mason/install"),
+        ("jobs", "4"),
+    ] {
         env.set_builtin(name, value);
     }
     env
@@ -100,19 +144,36 @@ fn env(target: &str) -> ScriptEnv {
 
 #[test]
 fn macros_expand_per_target_with_dependencies_and_literal_percent() {
-    let native = env("x86_64").expand("%make_install\nprintf '%%s' %(libdir)").unwrap();
-    let Command::Run(text) = &native.commands[0] else { panic!() };
-    assert_eq!(text, "make VERBOSE=1 -j \"4\" install DESTDIR=\"/mason/install\"\nprintf '%s' /usr/lib");
+    let native = env("x86_64")
+        .expand("%make_install\nprintf '%%s' %(libdir)")
+        .unwrap();
+    let Command::Run(text) = &native.commands[0] else {
+        panic!()
+    };
+    assert_eq!(
+        text,
+        "make VERBOSE=1 -j \"4\" install DESTDIR=\"/mason/install\"\nprintf '%s' /usr/lib"
+    );
     assert!(native.dependencies.contains("binary(make)"));
-    let emul32 = env("emul32/x86_64").expand("%(libdir) %(pkgconfigpath)").unwrap();
-    let Command::Run(text) = &emul32.commands[0] else { panic!() };
-    assert!(text.starts_with("/usr/lib32 /usr/lib32/pkgconfig"), "{text}");
+    let emul32 = env("emul32/x86_64")
+        .expand("%(libdir) %(pkgconfigpath)")
+        .unwrap();
+    let Command::Run(text) = &emul32.commands[0] else {
+        panic!()
+    };
+    assert!(
+        text.starts_with("/usr/lib32 /usr/lib32/pkgconfig"),
+        "{text}"
+    );
 }
 
 #[test]
 fn unknown_macros_builtins_and_breakpoints() {
     let error = env("x86_64").expand("echo ok\ndate +%Y\n").unwrap_err();
-    assert!(matches!(&error, ScriptError::UnknownAction { name, line: 2, .. } if name == "Y"), "{error}");
+    assert!(
+        matches!(&error, ScriptError::UnknownAction { name, line: 2, .. } if name == "Y"),
+        "{error}"
+    );
     assert!(error.to_string().contains("`%%`"), "{error}");
     let error = env("x86_64").expand("%(nosuch)").unwrap_err();
     assert_eq!(error.to_string(), "line 1: unknown definition `%(nosuch)`");
@@ -121,29 +182,54 @@ fn unknown_macros_builtins_and_breakpoints() {
     let mut looping = env("x86_64");
     looping.set_definition("a", "%(b)");
     looping.set_definition("b", "%(a)");
-    assert!(matches!(looping.expand("%(a)").unwrap_err(), ScriptError::TooDeep { .. }));
-    let expansion = env("x86_64").expand("one\n%break_continue\ntwo\n%break_exit\n").unwrap();
+    assert!(matches!(
+        looping.expand("%(a)").unwrap_err(),
+        ScriptError::TooDeep { .. }
+    ));
+    let expansion = env("x86_64")
+        .expand("one\n%break_continue\ntwo\n%break_exit\n")
+        .unwrap();
     assert_eq!(expansion.commands.len(), 4);
-    assert_eq!(expansion.commands[1], Command::Break { exit: false, line: 2 });
-    assert_eq!(expansion.commands[3], Command::Break { exit: true, line: 4 });
+    assert_eq!(
+        expansion.commands[1],
+        Command::Break {
+            exit: false,
+            line: 2
+        }
+    );
+    assert_eq!(
+        expansion.commands[3],
+        Command::Break {
+            exit: true,
+            line: 4
+        }
+    );
 }
 
 #[test]
 fn tuning_resolves_groups_options_and_toolchains() {
     let macros = Macros::builtin().unwrap();
-    let text = format!("{MINIMAL}toolchain: gnu\ntuning:\n  - optimize: speed\n  - lto: false\n  - frame-pointer: false\n");
+    let text = format!(
+        "{MINIMAL}toolchain: gnu\ntuning:\n  - optimize: speed\n  - lto: false\n  - frame-pointer: false\n"
+    );
     let (recipe, _) = parse(&text).unwrap();
     let flags = tuning::flags(&macros, "x86_64", &recipe, PgoStage::None).unwrap();
     let c = &flags[&Family::C];
     assert!(c.contains("-O3") && !c.contains("-O2"), "{c}");
     assert!(!c.contains("-flto"), "{c}");
-    assert!(c.contains("-fomit-frame-pointer") && c.contains("-march=x86-64-v2"), "{c}");
+    assert!(
+        c.contains("-fomit-frame-pointer") && c.contains("-march=x86-64-v2"),
+        "{c}"
+    );
     let emul32 = tuning::flags(&macros, "emul32/x86_64", &recipe, PgoStage::Use).unwrap();
     assert!(emul32[&Family::C].contains("-march=i686"));
     assert!(emul32[&Family::C].contains("-fprofile-use"));
     let (bad, _) = parse(&format!("{MINIMAL}tuning:\n  - lto: medium\n")).unwrap();
     let error = tuning::flags(&macros, "x86_64", &bad, PgoStage::None).unwrap_err();
-    assert_eq!(error.to_string(), "tuning group `lto` has no option `medium`");
+    assert_eq!(
+        error.to_string(),
+        "tuning group `lto` has no option `medium`"
+    );
 }
 
 #[test]
@@ -155,17 +241,29 @@ fn split_rules_follow_the_spec_examples() {
     assert_eq!(route("/usr/lib32/libfoo.so"), "demo-32bit-devel");
     assert_eq!(route("/usr/lib32/libfoo.so.1"), "demo-32bit");
     assert_eq!(route("/usr/lib/libfoo.so.1"), "demo");
-    assert_eq!(route("/usr/lib/libreoffice/program/libmerged.so"), "demo-devel");
-    assert_eq!(route("/usr/lib/python3.12/site-packages/x/foo.a"), "demo-devel");
+    assert_eq!(
+        route("/usr/lib/libreoffice/program/libmerged.so"),
+        "demo-devel"
+    );
+    assert_eq!(
+        route("/usr/lib/python3.12/site-packages/x/foo.a"),
+        "demo-devel"
+    );
     assert_eq!(route("/usr/share/man/man3/x.3"), "demo-devel");
     assert_eq!(route("/usr/share/man/man1/x.1"), "demo");
-    assert_eq!(route("/usr/lib/debug/.build-id/ab/cd.debug"), "demo-dbginfo");
+    assert_eq!(
+        route("/usr/lib/debug/.build-id/ab/cd.debug"),
+        "demo-dbginfo"
+    );
     assert_eq!(route("/usr/share/demo/devel-only"), "demo-devel");
     assert_eq!(route("/usr/lib/demo/plugin.so"), "demo-extra");
     let devel = set.get("demo-devel").unwrap();
     assert_eq!(devel.rundeps, ["demo"]);
     assert_eq!(devel.summary, "Development files for demo");
-    assert!(rule_matches("/usr/lib/qt*/mkspecs", "/usr/lib/qt6/mkspecs/linux/qmake.conf"));
+    assert!(rule_matches(
+        "/usr/lib/qt*/mkspecs",
+        "/usr/lib/qt6/mkspecs/linux/qmake.conf"
+    ));
     assert!(rule_matches("/usr/lib/lib[a-c]*.so", "/usr/lib/libb.so"));
     assert!(!rule_matches("/usr/lib/lib[!a-c]*.so", "/usr/lib/libb.so"));
 }

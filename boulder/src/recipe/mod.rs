@@ -202,7 +202,9 @@ impl Upstream {
     /// The file or directory name the upstream has in the source dir.
     pub fn file_name(&self) -> String {
         match self {
-            Upstream::Plain { url, rename, .. } => rename.clone().unwrap_or_else(|| last_segment(url)),
+            Upstream::Plain { url, rename, .. } => {
+                rename.clone().unwrap_or_else(|| last_segment(url))
+            }
             Upstream::Git { url, .. } => last_segment(url),
         }
     }
@@ -211,11 +213,13 @@ impl Upstream {
     /// not unpacked.
     pub fn unpack_dir(&self) -> Option<String> {
         match self {
-            Upstream::Plain {
-                unpack: false, ..
-            } => None,
-            Upstream::Plain { unpackdir, .. } => Some(unpackdir.clone().unwrap_or_else(|| self.file_name())),
-            Upstream::Git { clonedir, .. } => Some(clonedir.clone().unwrap_or_else(|| self.file_name())),
+            Upstream::Plain { unpack: false, .. } => None,
+            Upstream::Plain { unpackdir, .. } => {
+                Some(unpackdir.clone().unwrap_or_else(|| self.file_name()))
+            }
+            Upstream::Git { clonedir, .. } => {
+                Some(clonedir.clone().unwrap_or_else(|| self.file_name()))
+            }
         }
     }
 }
@@ -351,7 +355,8 @@ impl Recipe {
         let Some(profile) = profile else {
             return self.build.clone();
         };
-        let pick = |ours: &Option<String>, root: &Option<String>| ours.clone().or_else(|| root.clone());
+        let pick =
+            |ours: &Option<String>, root: &Option<String>| ours.clone().or_else(|| root.clone());
         Build {
             setup: pick(&profile.setup, &self.build.setup),
             build: pick(&profile.build, &self.build.build),

@@ -67,7 +67,9 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<(Recipe, Vec<Warning>), R
         warnings: Vec::new(),
     };
     let recipe = parser.recipe(&root)?;
-    Ok((recipe, parser.warnings))
+    let mut warnings = parser.warnings;
+    warnings.sort_by_key(|warning| (warning.mark.line, warning.mark.column));
+    Ok((recipe, warnings))
 }
 
 impl Parser<'_> {
@@ -135,7 +137,11 @@ impl Parser<'_> {
         })
     }
 
-    fn optional_string(&self, entries: Entries<'_>, name: &str) -> Result<Option<String>, RecipeError> {
+    fn optional_string(
+        &self,
+        entries: Entries<'_>,
+        name: &str,
+    ) -> Result<Option<String>, RecipeError> {
         match Self::get(entries, name) {
             None => Ok(None),
             Some(Node {
@@ -145,7 +151,12 @@ impl Parser<'_> {
         }
     }
 
-    fn required_string(&self, entries: Entries<'_>, name: &str, at: Mark) -> Result<String, RecipeError> {
+    fn required_string(
+        &self,
+        entries: Entries<'_>,
+        name: &str,
+        at: Mark,
+    ) -> Result<String, RecipeError> {
         self.optional_string(entries, name)?
             .ok_or_else(|| self.error(at, format!("the recipe has no `{name}`")))
     }
@@ -182,11 +193,17 @@ impl Parser<'_> {
             "true" => Ok(true),
             "false" => Ok(false),
             "y" | "Y" | "yes" | "Yes" | "YES" | "on" | "On" | "ON" => {
-                self.warn(node.mark, format!("`{name}: {text}` is a legacy boolean; write `true`"));
+                self.warn(
+                    node.mark,
+                    format!("`{name}: {text}` is a legacy boolean; write `true`"),
+                );
                 Ok(true)
             }
             "n" | "N" | "no" | "No" | "NO" | "off" | "Off" | "OFF" => {
-                self.warn(node.mark, format!("`{name}: {text}` is a legacy boolean; write `false`"));
+                self.warn(
+                    node.mark,
+                    format!("`{name}: {text}` is a legacy boolean; write `false`"),
+                );
                 Ok(false)
             }
             _ => Err(self.error(
@@ -196,7 +213,12 @@ impl Parser<'_> {
         }
     }
 
-    fn flag(&mut self, entries: Entries<'_>, name: &str, default: bool) -> Result<bool, RecipeError> {
+    fn flag(
+        &mut self,
+        entries: Entries<'_>,
+        name: &str,
+        default: bool,
+    ) -> Result<bool, RecipeError> {
         match Self::get(entries, name) {
             None => Ok(default),
             Some(node) => self.boolean(node, name),
@@ -205,7 +227,11 @@ impl Parser<'_> {
 
     fn recipe(&mut self, root: &Node) -> Result<Recipe, RecipeError> {
         let entries = self.map(root, "a recipe")?;
-        self.check_keys(entries, &[&OTHER_ROOT_KEYS, &BUILD_KEYS, &PACKAGE_KEYS], "the recipe");
+        self.check_keys(
+            entries,
+            &[&OTHER_ROOT_KEYS, &BUILD_KEYS, &PACKAGE_KEYS],
+            "the recipe",
+        );
         let at = root.mark;
         let version_node = Self::get(entries, "version")
             .ok_or_else(|| self.error(at, "the recipe has no `version`"))?;
@@ -312,11 +338,18 @@ impl Parser<'_> {
     }
 
     /// A sequence of one-key maps, order kept. Extra keys in an item are dropped with a warning.
-    fn seqmap<'n>(&mut self, node: &'n Node, what: &str) -> Result<Vec<(String, &'n Node)>, RecipeError> {
+    fn seqmap<'n>(
+        &mut self,
+        node: &'n Node,
+        what: &str,
+    ) -> Result<Vec<(String, &'n Node)>, RecipeError> {
         let Value::Seq(items) = &node.value else {
             return Err(self.error(
                 node.mark,
-                format!("`{what}` must be a list of single-key mappings, found {}", node.type_name()),
+                format!(
+                    "`{what}` must be a list of single-key mappings, found {}",
+                    node.type_name()
+                ),
             ));
         };
         let mut out = Vec::new();
@@ -419,9 +452,14 @@ impl Parser<'_> {
             }
             let upstream = match (&props.value, is_git) {
                 (Value::Map(entries), false) => {
-                    self.check_keys(entries, &[&["hash", "rename", "stripdirs", "unpack", "unpackdir"]], "a plain upstream");
-                    let hash = Self::get(entries, "hash")
-                        .ok_or_else(|| self.error(props.mark, format!("upstream `{url}` has no `hash`")))?;
+                    self.check_keys(
+                        entries,
+                        &[&["hash", "rename", "stripdirs", "unpack", "unpackdir"]],
+                        "a plain upstream",
+                    );
+                    let hash = Self::get(entries, "hash").ok_or_else(|| {
+                        self.error(props.mark, format!("upstream `{url}` has no `hash`"))
+                    })?;
                     let hash_text = self.string(hash, "hash")?;
                     self.check_hash(&hash_text, hash.mark)?;
                     let stripdirs = match Self::get(entries, "stripdirs") {
@@ -430,7 +468,9 @@ impl Parser<'_> {
                             Value::Int(number) => u8::try_from(number).ok(),
                             _ => None,
                         }
-                        .ok_or_else(|| self.error(node.mark, "`stripdirs` must be a number from 0 to 255"))?,
+                        .ok_or_else(|| {
+                            self.error(node.mark, "`stripdirs` must be a number from 0 to 255")
+                        })?,
                     };
                     Upstream::Plain {
                         url,
@@ -443,8 +483,9 @@ impl Parser<'_> {
                 }
                 (Value::Map(entries), true) => {
                     self.check_keys(entries, &[&["ref", "clonedir"]], "a git upstream");
-                    let git_ref = Self::get(entries, "ref")
-                        .ok_or_else(|| self.error(props.mark, format!("git upstream `{url}` has no `ref`")))?;
+                    let git_ref = Self::get(entries, "ref").ok_or_else(|| {
+                        self.error(props.mark, format!("git upstream `{url}` has no `ref`"))
+                    })?;
                     Upstream::Git {
                         url,
                         git_ref: self.string(git_ref, "ref")?,
@@ -478,8 +519,15 @@ impl Parser<'_> {
         if hash.len() < 5 {
             return Err(self.error(mark, format!("hash `{hash}` is too short")));
         }
-        if hash.len() != 64 || !hash.bytes().all(|byte| matches!(byte, b'0'..=b'9' | b'a'..=b'f')) {
-            self.warn(mark, format!("hash `{hash}` is not a lowercase hex SHA-256; it can never match"));
+        if hash.len() != 64
+            || !hash
+                .bytes()
+                .all(|byte| matches!(byte, b'0'..=b'9' | b'a'..=b'f'))
+        {
+            self.warn(
+                mark,
+                format!("hash `{hash}` is not a lowercase hex SHA-256; it can never match"),
+            );
         }
         Ok(())
     }
@@ -496,15 +544,30 @@ impl Parser<'_> {
                         return Err(self.error(item.mark, "an empty tuning item"));
                     };
                     let group = self.key(key)?;
+                    let raw = value.raw.as_deref().unwrap_or_default().trim();
                     let setting = match &value.value {
                         Value::Bool(true) | Value::Null => TuningSetting::Enable,
-                        Value::Bool(false) => TuningSetting::Disable,
-                        _ => {
-                            let text = self.string(value, "tuning")?;
+                        Value::Bool(false) => {
                             // Upstream reads `icf: no` as an option named "no" and then fails;
                             // the author meant "off".
-                            if matches!(text.as_str(), "no" | "No" | "NO" | "off" | "Off" | "OFF" | "n" | "N") {
-                                self.warn(value.mark, format!("`{group}: {text}` is read as `{group}: false`"));
+                            if !matches!(raw, "false" | "False" | "FALSE" | "") {
+                                self.warn(
+                                    value.mark,
+                                    format!("`{group}: {raw}` is read as `{group}: false`"),
+                                );
+                            }
+                            TuningSetting::Disable
+                        }
+                        _ => {
+                            let text = self.string(value, "tuning")?;
+                            if matches!(
+                                text.as_str(),
+                                "no" | "No" | "NO" | "off" | "Off" | "OFF" | "n" | "N"
+                            ) {
+                                self.warn(
+                                    value.mark,
+                                    format!("`{group}: {text}` is read as `{group}: false`"),
+                                );
                                 TuningSetting::Disable
                             } else {
                                 TuningSetting::Option(text)

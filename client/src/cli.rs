@@ -58,6 +58,51 @@ pub enum Command {
     /// Manage the download cache and the store.
     #[command(subcommand)]
     Cache(CacheCommand),
+    /// Show or update the boot entries (ESP/XBOOTLDR, systemd-boot).
+    #[command(subcommand)]
+    Boot(BootCommand),
+    /// Early boot: activate the state the kernel command line names with `moss.fstx=ID`
+    /// (no-op when it is already active). Run by moss-fstx.service in the initrd.
+    Fstx(FstxArguments),
+}
+
+/// `moss boot ...`.
+#[derive(Debug, Subcommand)]
+pub enum BootCommand {
+    /// Where boot files go and which entries a sync writes.
+    Status {
+        /// Partition options.
+        #[command(flatten)]
+        partitions: BootPartitions,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+    /// Write the entries, kernels and loader.conf; remove stale ones.
+    Sync {
+        /// Partition options.
+        #[command(flatten)]
+        partitions: BootPartitions,
+    },
+}
+
+/// Where the boot partitions are, instead of discovering them.
+#[derive(Debug, Args)]
+pub struct BootPartitions {
+    /// The EFI System Partition's directory.
+    #[arg(long, value_name = "DIR")]
+    pub esp: Option<PathBuf>,
+    /// The XBOOTLDR partition's directory.
+    #[arg(long, value_name = "DIR")]
+    pub xbootldr: Option<PathBuf>,
+}
+
+/// `moss fstx`.
+#[derive(Debug, Args)]
+pub struct FstxArguments {
+    /// The kernel command line to read.
+    #[arg(long, value_name = "FILE", default_value = "/proc/cmdline")]
+    pub cmdline: PathBuf,
 }
 
 /// How listings are printed.

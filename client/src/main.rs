@@ -2,6 +2,7 @@
 //! happens in `mossd` (the default) or, with `-D ROOT`, in the `moss` engine library linked here.
 
 mod backend;
+mod boot;
 mod cli;
 mod confirm;
 mod exit;
@@ -28,6 +29,8 @@ fn main() -> ExitCode {
         Command::Inspect(arguments) => inspect::run(arguments),
         Command::Extract(arguments) => extract::run(arguments),
         Command::Index(arguments) => packages::index(arguments),
+        Command::Boot(command) => boot::run(&cli, command),
+        Command::Fstx(arguments) => boot::fstx(&cli, arguments),
         _ if cli.directory.is_some() => run_engine(&cli),
         _ => run_daemon(&cli),
     };
@@ -102,8 +105,12 @@ async fn dispatch(backend: &Backend<'_>, cli: &Cli) -> anyhow::Result<()> {
         Command::Search(arguments) => packages::search(backend, arguments).await,
         Command::SearchFile(arguments) => packages::search_file(backend, arguments).await,
         Command::Repo(command) => packages::repo(backend, command).await,
-        Command::Inspect(_) | Command::Extract(_) | Command::Index(_) => {
-            unreachable!("handled without an installation")
+        Command::Inspect(_)
+        | Command::Extract(_)
+        | Command::Index(_)
+        | Command::Boot(_)
+        | Command::Fstx(_) => {
+            unreachable!("handled before choosing a backend")
         }
     }
 }

@@ -86,6 +86,8 @@ impl Moss {
         }
         let mut pruned = self.collect_garbage().await?;
         pruned.states = ids.to_vec();
+        // Removed states lose their boot entries and kernels.
+        self.sync_boot_after_change().await;
         Ok(pruned)
     }
 

@@ -251,8 +251,13 @@ fn esp_from_variable(config: &BootConfig) -> Option<(String, String)> {
         .take_while(|unit| *unit != 0)
         .collect();
     let uuid = String::from_utf16(&units).ok()?.trim().to_lowercase();
-    let path = fs::canonicalize(config.devfs.join("disk/by-partuuid").join(&uuid)).ok()?;
-    Some((path.file_name()?.to_string_lossy().into_owned(), uuid))
+    Some((by_partuuid(config, &uuid)?, uuid))
+}
+
+/// The kernel name a `/dev/disk/by-partuuid` link points at (the link text names it: `../../sda1`).
+fn by_partuuid(config: &BootConfig, uuid: &str) -> Option<String> {
+    let target = fs::read_link(config.devfs.join("disk/by-partuuid").join(uuid)).ok()?;
+    Some(target.file_name()?.to_string_lossy().into_owned())
 }
 
 /// Find the boot partitions of the installation at `root`.

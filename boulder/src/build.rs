@@ -61,9 +61,9 @@ pub enum BuildError {
     /// The recipe.
     #[error(transparent)]
     Recipe(#[from] RecipeError),
-    /// Preparing phases.
+    /// Preparing phases (boxed: script errors carry a macro stack).
     #[error(transparent)]
-    Phase(#[from] phases::PhaseError),
+    Phase(Box<phases::PhaseError>),
     /// Sources.
     #[error(transparent)]
     Upstream(#[from] crate::upstream::UpstreamError),
@@ -105,6 +105,12 @@ pub enum BuildError {
         /// Why.
         source: std::io::Error,
     },
+}
+
+impl From<phases::PhaseError> for BuildError {
+    fn from(error: phases::PhaseError) -> Self {
+        BuildError::Phase(Box::new(error))
+    }
 }
 
 fn io(context: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> BuildError {

@@ -115,10 +115,10 @@ pub fn assemble(
         let provides = package.provides.clone();
         package.depends.retain(|dependency| {
             let text = dependency.to_string();
-            !excluded.iter().any(|regex| regex.is_match(&text))
-                && !provides.contains(dependency)
-                && !(dependency.kind == DependencyKind::Name
-                    && dependency.target == package.spec.name)
+            let own_name =
+                dependency.kind == DependencyKind::Name && dependency.target == package.spec.name;
+            let excluded = excluded.iter().any(|regex| regex.is_match(&text));
+            !(excluded || own_name || provides.contains(dependency))
         });
         package.provides.retain(|provider| {
             let text = provider.to_string();

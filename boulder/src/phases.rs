@@ -39,8 +39,8 @@ pub enum PhaseError {
         target: String,
         /// Phase.
         phase: String,
-        /// Why.
-        source: ScriptError,
+        /// Why (boxed: it carries the macro stack).
+        source: Box<ScriptError>,
     },
 }
 
@@ -226,7 +226,7 @@ pub fn jobs(
             move |source| PhaseError::Script {
                 target,
                 phase,
-                source,
+                source: Box::new(source),
             }
         };
         let prefix = env.expand("%scriptBase").map_err(error("prefix"))?;

@@ -1,5 +1,6 @@
 //! The real recipe corpus in `../shared/fixtures/recipes`: every recipe parses, every phase
 //! expands, and the split rules put every file of each manifest into the package it names.
+#![expect(clippy::print_stderr, reason = "the tests report their figures")]
 
 use std::{
     collections::{BTreeMap, BTreeSet},

@@ -1,6 +1,7 @@
 //! Boulder's manifest writers against the corpus: fed the packages a real manifest describes,
 //! they reproduce its `manifest.x86_64.jsonc` byte for byte and its `manifest.x86_64.bin`
 //! payload for payload.
+#![expect(clippy::print_stderr, reason = "the tests report their figures")]
 
 use std::{
     collections::BTreeSet,

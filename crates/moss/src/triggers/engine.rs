@@ -64,9 +64,12 @@ impl Moss {
         let paths = self.installation.paths().clone();
         let staging_usr = paths.staging().join("usr");
         let environment = self.environment();
-        let new = self.tree_of(target).await?;
         let transaction = load(&staging_usr, Scope::Transaction)?;
         let system = load(&staging_usr, Scope::System)?;
+        if transaction.is_empty() && system.is_empty() {
+            return Ok(PendingSystem::default());
+        }
+        let new = self.tree_of(target).await?;
         let old = match previous {
             Some(previous) => Some(self.state_tree(previous).await?),
             None => None,
@@ -91,8 +94,10 @@ impl Moss {
                 environment,
             )?;
             let isolation = paths.trees().join("isolation");
-            fs::create_dir_all(&isolation)
-                .map_err(io_error("preparing the container", &isolation))?;
+            if !transaction_plan.is_empty() {
+                fs::create_dir_all(&isolation)
+                    .map_err(io_error("preparing the container", &isolation))?;
+            }
             let sandbox = Sandbox {
                 root: isolation,
                 binds: vec![(staging_usr, "usr")],

@@ -294,15 +294,32 @@ fn init(spec: &ContainerSpec) -> Result<i32, String> {
         Some("mode=1777"),
     )
     .map_err(|error| format!("mounting /tmp: {error}"))?;
-    for dir in ["dev", "sys"] {
+    mount(
+        Some("/dev"),
+        &root.join("dev"),
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .map_err(|error| format!("binding /dev: {error}"))?;
+    // A sysfs of our own shows our network namespace (only `lo`); the kernel allows it only
+    // when we own that namespace, so with the host's network the host's /sys is bound instead.
+    let sysfs = mount(
+        Some("sysfs"),
+        &root.join("sys"),
+        Some("sysfs"),
+        MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+        None::<&str>,
+    );
+    if sysfs.is_err() {
         mount(
-            Some(Path::new("/").join(dir).as_path()),
-            &root.join(dir),
+            Some("/sys"),
+            &root.join("sys"),
             None::<&str>,
             MsFlags::MS_BIND | MsFlags::MS_REC,
             None::<&str>,
         )
-        .map_err(|error| format!("binding /{dir}: {error}"))?;
+        .map_err(|error| format!("binding /sys: {error}"))?;
     }
     if !spec.networking {
         // Loopback only; a missing `ip` just leaves it down.

@@ -392,3 +392,39 @@ fn dependency_kinds_are_known_to_upstream() {
         }
     }
 }
+
+#[test]
+fn the_engine_build_root_installs_build_dependencies_from_a_repository() {
+    use boulder::root::{BuildRoot, EngineRoot};
+    let built = built();
+    let index = built.out.join("stone.index");
+    let engine = EngineRoot {
+        repositories: vec![("examples".to_owned(), format!("file://{}", index.display()))],
+    };
+    assert_eq!(engine.describe(), "moss engine from examples");
+    let root = tempfile::tempdir().unwrap();
+    // Provider strings, as recipes write build dependencies.
+    let wanted = [
+        "pkgconfig(greet)".to_owned(),
+        "binary(fortune-lite)".to_owned(),
+    ];
+    let composed = engine.compose(root.path(), &wanted, false).unwrap();
+    assert!(composed.binds.is_empty() && composed.check_script.is_none());
+    let usr = root.path().join("usr");
+    for path in [
+        "lib/pkgconfig/greet.pc",
+        "include/greet.h",
+        "bin/greet",
+        "lib/libgreet.so.1",
+        "bin/fortune-lite",
+        "lib/libc.so.6",
+    ] {
+        assert!(
+            usr.join(path).exists(),
+            "{path} missing from the composed root"
+        );
+    }
+    assert!(root.path().join("etc/passwd").exists());
+    // Composing again reuses the installation and its repository.
+    engine.compose(root.path(), &wanted, false).unwrap();
+}

@@ -770,3 +770,64 @@ async fn activating_an_untouched_archived_tree_runs_no_transaction_trigger() {
     assert_eq!(calls(&root.usr()).len(), 8);
     assert_eq!(root.moss.trigger_runs(1).await.unwrap().len(), 8);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_handlers_remove_paths_and_a_missing_program_aborts() {
+    let mut root = Root::new().await;
+    let stones = root.stones.clone();
+    root.add("tools", tools(&stones)).await;
+    root.add("content", content(&stones)).await;
+    root.add("triggers", example_triggers(&stones)).await;
+    // Runs after glib2 and deletes the schema source it compiled, named by a capture.
+    root.add(
+        "cleanup",
+        trigger_package(
+            &stones,
+            "cleanup",
+            "tx",
+            "name: cleanup\ndescription: d\nafter: glib2\nhandlers:\n  d:\n    delete: [\"/usr/share/glib-2.0/schemas/$(file).xml\"]\npaths:\n  \"/usr/share/glib-2.0/schemas/(file:*).xml\":\n    handlers: [d]\n",
+        ),
+    )
+    .await;
+    root.apply(&["tools", "content", "triggers", "cleanup"])
+        .await
+        .unwrap();
+    let runs = root.moss.trigger_runs(1).await.unwrap();
+    let cleanup = runs.iter().find(|run| run.trigger == "cleanup").unwrap();
+    assert_eq!(
+        cleanup.command,
+        "delete /usr/share/glib-2.0/schemas/org.example.gschema.xml"
+    );
+    assert!(cleanup.success);
+    assert!(
+        !root
+            .usr()
+            .join("share/glib-2.0/schemas/org.example.gschema.xml")
+            .exists()
+    );
+    assert!(root.usr().join("share/glib-2.0/schemas").is_dir());
+    // It ran after the trigger it names.
+    let order: Vec<&str> = runs.iter().map(|run| run.trigger.as_str()).collect();
+    let position = |name| order.iter().position(|trigger| *trigger == name).unwrap();
+    assert!(position("glib2") < position("cleanup"), "{order:?}");
+    root.add(
+        "missing",
+        trigger_package(
+            &stones,
+            "missing",
+            "tx",
+            "name: missing\ndescription: d\nhandlers:\n  m:\n    run: /usr/bin/not-there\npaths:\n  \"/usr/bin/probe\":\n    handlers: [m]\n",
+        ),
+    )
+    .await;
+    let error = root
+        .apply(&["tools", "content", "triggers", "missing"])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, EngineError::Trigger(TriggerError::Spawn { trigger, .. }) if trigger == "missing"),
+        "{error}"
+    );
+    assert!(error.to_string().contains("/usr/bin/not-there"), "{error}");
+    assert_eq!(root.moss.active_state(), Some(1));
+}

@@ -17,6 +17,7 @@ pub mod phases;
 pub mod recipe;
 pub mod recipe_check;
 pub mod root;
+pub mod root_daemon;
 pub mod script;
 pub mod tuning;
 pub mod upstream;

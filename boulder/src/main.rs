@@ -14,6 +14,7 @@ use boulder::{
     macros::Macros,
     recipe::{Recipe, Warning},
     root::{BuildRoot, EngineRoot, HostRoot},
+    root_daemon::DaemonRoot,
 };
 use clap::{Parser, Subcommand, ValueEnum};
 
@@ -58,6 +59,7 @@ struct BuildArgs {
     #[arg(long)]
     host_root: bool,
     /// A repository for the build root, `ID=URI` of a stone.index; repeat, highest priority first.
+    /// Without it (and without --host-root) mossd composes the root from its repositories.
     #[arg(long = "repo", value_name = "ID=URI")]
     repositories: Vec<String>,
     /// Build release number written into the packages.
@@ -319,13 +321,7 @@ fn build_command(args: BuildArgs, macros: Macros) -> anyhow::Result<ExitCode> {
                 .into_iter()
                 .collect(),
         })
-    } else {
-        if args.repositories.is_empty() {
-            bail!(
-                "no build root: give --repo ID=URI (a moss repository with the build dependencies) \
-                 or --host-root to build against the host's /usr"
-            );
-        }
+    } else if !args.repositories.is_empty() {
         let repositories = args
             .repositories
             .iter()
@@ -336,6 +332,15 @@ fn build_command(args: BuildArgs, macros: Macros) -> anyhow::Result<ExitCode> {
             })
             .collect::<anyhow::Result<_>>()?;
         Box::new(EngineRoot { repositories })
+    } else {
+        let daemon = DaemonRoot::default();
+        if !daemon.is_available() {
+            bail!(
+                "no build root: mossd is not running on the system bus; give --repo ID=URI (a moss \
+                 repository with the build dependencies) or --host-root to build against the host's /usr"
+            );
+        }
+        Box::new(daemon)
     };
     let options = BuildOptions {
         recipe: args.recipe,

@@ -2,9 +2,9 @@
 //!
 //! [`BuildRoot`] is the seam: [`HostRoot`] binds the host's `/usr` read-only (machines without a
 //! Serpent repository), [`EngineRoot`] installs the build dependencies with the moss engine into
-//! a fresh root. A third implementation that asks `mossd` for a build root over D-Bus
-//! (`com.serpentos.moss.build-root`) only has to implement the same trait and be chosen in
-//! `boulder`'s `main`.
+//! a fresh root, and [`crate::root_daemon::DaemonRoot`] asks `mossd` to do that over D-Bus
+//! (`ComposeBuildRoot`, polkit action `com.serpentos.moss.build-root`). `boulder`'s `main`
+//! picks one: `--host-root`, else `--repo` (engine), else mossd when it answers.
 
 use std::{
     path::{Path, PathBuf},
@@ -27,6 +27,9 @@ pub enum RootError {
     /// The moss engine failed.
     #[error("installing the build dependencies with moss: {0}")]
     Engine(String),
+    /// mossd failed or could not be reached.
+    #[error("composing the build root through mossd: {0}")]
+    Daemon(String),
 }
 
 /// A composed root: what the container must bind on top of it.

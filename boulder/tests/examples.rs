@@ -428,3 +428,65 @@ fn the_engine_build_root_installs_build_dependencies_from_a_repository() {
     // Composing again reuses the installation and its repository.
     engine.compose(root.path(), &wanted, false).unwrap();
 }
+
+#[test]
+fn mossd_composes_the_build_root_over_dbus() {
+    use boulder::{root::BuildRoot, root_daemon::DaemonRoot};
+    use moss_tests::bus::{Mossd, TestBus};
+    let built = built();
+    let index = format!("file://{}", built.out.join("stone.index").display());
+    let bus = TestBus::start_with(false);
+    let installation = tempfile::tempdir().unwrap();
+    // The daemon's installation has the examples repository; boulder names no repository.
+    moss(
+        installation.path(),
+        &["repo", "add", "examples", &index, "--unsigned"],
+    );
+    let _mossd = Mossd::start(&bus, installation.path(), &[]);
+    let daemon = DaemonRoot {
+        address: Some(bus.address.clone()),
+    };
+    assert!(daemon.is_available());
+    assert!(
+        !DaemonRoot {
+            address: Some("unix:path=/nonexistent/bus".to_owned())
+        }
+        .is_available()
+    );
+    let build_root = tempfile::tempdir().unwrap();
+    let target = build_root.path().join("root");
+    daemon
+        .compose(
+            &target,
+            &["pkgconfig(greet)".to_owned(), "binary(greet)".to_owned()],
+            false,
+        )
+        .unwrap();
+    let usr = target.join("usr");
+    for path in [
+        "lib/pkgconfig/greet.pc",
+        "include/greet.h",
+        "bin/greet",
+        "lib/libgreet.so.1",
+        "lib/libc.so.6",
+    ] {
+        assert!(
+            usr.join(path).exists(),
+            "{path} missing from the root mossd composed"
+        );
+    }
+    assert!(target.join("etc/passwd").exists());
+    let error = daemon
+        .compose(
+            &build_root.path().join("other"),
+            &["no-such-package".to_owned()],
+            false,
+        )
+        .unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("mossd could not compose the build root"),
+        "{error}"
+    );
+}

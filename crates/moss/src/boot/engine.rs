@@ -80,18 +80,7 @@ impl Moss {
         config: &BootConfig,
         root_tokens: &str,
     ) -> Result<Planned, EngineError> {
-        let active = self.active_state();
-        let mut others: Vec<u64> = self
-            .db
-            .states()
-            .await?
-            .into_iter()
-            .map(|state| state.id)
-            .filter(|id| Some(*id) != active)
-            .collect();
-        others.sort_unstable_by(|a, b| b.cmp(a));
-        others.truncate(config.keep);
-        let states: Vec<u64> = active.into_iter().chain(others).collect();
+        let states = self.kept_states(config).await?;
         let root = &self.installation.paths().root;
         let (admin, masks) = admin_snippets(root);
         let mut identity = None;
@@ -135,6 +124,51 @@ impl Moss {
             entries,
             bootloader,
         })
+    }
+
+    /// The states that get entries: the active one, then the `keep` most recent others.
+    async fn kept_states(&self, config: &BootConfig) -> Result<Vec<u64>, EngineError> {
+        let active = self.active_state();
+        let mut others: Vec<u64> = self
+            .db
+            .states()
+            .await?
+            .into_iter()
+            .map(|state| state.id)
+            .filter(|id| Some(*id) != active)
+            .collect();
+        others.sort_unstable_by(|a, b| b.cmp(a));
+        others.truncate(config.keep);
+        Ok(active.into_iter().chain(others).collect())
+    }
+
+    /// Whether any kept state has a kernel: looked up in the trees on disk where they are (a
+    /// directory listing), in the state's composed tree otherwise, so that installations without
+    /// kernels (containers, build roots, tests) pay next to nothing after each change.
+    async fn kept_states_have_kernels(&self, config: &BootConfig) -> Result<bool, EngineError> {
+        let paths = self.installation.paths();
+        let active = self.active_state();
+        for id in self.kept_states(config).await? {
+            let usr = if Some(id) == active {
+                paths.usr()
+            } else {
+                paths.archive(id).join("usr")
+            };
+            let found = if crate::installation::read_state_id(&usr) == Some(id) {
+                fs::read_dir(usr.join("lib/kernel"))
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                    .any(|entry| entry.path().join("vmlinuz").is_file())
+            } else {
+                let tree = self.state_tree(id).await?;
+                !kernels(&tree, &self.store).0.is_empty()
+            };
+            if found {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// What the boot partitions hold and what a sync would write.
@@ -207,9 +241,7 @@ impl Moss {
         let root = self.installation.paths().root.clone();
         let result = async {
             let config = BootConfig::load(&root)?;
-            let tokens = "";
-            let planned = self.plan_boot(&config, tokens).await?;
-            if planned.entries.is_empty() {
+            if !self.kept_states_have_kernels(&config).await? {
                 return Ok(None);
             }
             self.sync_boot(&config).await.map(Some)

@@ -242,7 +242,11 @@ fn contain(mut command: Command, sandbox: &Sandbox) -> io::Result<std::process::
             nix::unistd::ForkResult::Parent { child } => {
                 let code = match nix::sys::wait::waitpid(child, None) {
                     Ok(nix::sys::wait::WaitStatus::Exited(_, code)) => code,
-                    Ok(nix::sys::wait::WaitStatus::Signaled(_, signal, _)) => 128 + signal as i32,
+                    Ok(nix::sys::wait::WaitStatus::Signaled(_, signal, _)) => {
+                        // Die the same way, so the status moss sees names the signal.
+                        let _ = nix::sys::signal::raise(signal);
+                        128 + signal as i32
+                    }
                     _ => 127,
                 };
                 // SAFETY: ends the middle process without running any of the parent's

@@ -11,6 +11,8 @@ use std::{
 
 use moss::boot::{BootConfig, BootError, Source, discover};
 
+mod common;
+
 const ESP_GUID: &str = "0a1b2c3d-0000-4000-8000-000000000001";
 const XBOOTLDR_GUID: &str = "0a1b2c3d-0000-4000-8000-000000000002";
 const ROOT_GUID: &str = "0a1b2c3d-0000-4000-8000-000000000003";
@@ -335,4 +337,79 @@ fn unmounted_or_missing_partitions_are_errors_and_configuration_overrides() {
     assert_eq!(found.esp.source, Source::Configuration);
     assert_eq!(found.esp.mountpoint, machine.esp);
     assert_eq!(found.boot(), machine.xbootldr);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_install_writes_entries_to_the_discovered_partitions() {
+    let machine = Machine::new(true);
+    machine.mount(true, true);
+    let root = &machine.root;
+    fs::create_dir_all(root.join("etc/moss")).unwrap();
+    fs::write(
+        root.join("etc/moss/boot.yaml"),
+        format!(
+            "sysfs: {}\ndevfs: {}\nmountinfo: {}\n",
+            machine.base.join("sys").display(),
+            machine.base.join("dev").display(),
+            machine.base.join("mountinfo").display()
+        ),
+    )
+    .unwrap();
+    let stones = machine.base.join("stones");
+    let package = common::stone(
+        &stones,
+        "linux",
+        "1",
+        &[
+            common::file("lib/os-release", "ID=serpentos\nNAME=\"Serpent OS\"\n"),
+            common::file("lib/kernel/6.1.0/vmlinuz", "kernel"),
+            common::file("lib/kernel/6.1.0/50-default.initrd", "initrd"),
+        ],
+        &[],
+    );
+    let moss = moss::Moss::open(root, std::sync::Arc::new(moss::events::Silent))
+        .await
+        .unwrap();
+    let unpacked = moss
+        .add_stones(vec![(package, None, "local".to_owned())])
+        .await
+        .unwrap();
+    moss.apply(
+        vec![moss::db::Selection {
+            package: unpacked[0].id.clone(),
+            explicit: true,
+            reason: None,
+        }],
+        "Install",
+    )
+    .await
+    .unwrap();
+    // Kernels and entries on XBOOTLDR, loader.conf on the ESP (a mount point with a space).
+    let entry = fs::read_to_string(
+        machine
+            .xbootldr
+            .join("loader/entries/serpentos-1-6.1.0.conf"),
+    )
+    .unwrap();
+    assert!(
+        entry.ends_with(&format!(
+            "options root=PARTUUID={ROOT_GUID} rw moss.fstx=1\n"
+        )),
+        "{entry}"
+    );
+    assert_eq!(
+        fs::read_to_string(machine.esp.join("loader/loader.conf")).unwrap(),
+        "default serpentos-1-6.1.0.conf\n"
+    );
+    assert!(!machine.esp.join("loader/entries").exists());
+    let status = moss
+        .boot_status(&BootConfig::load(root).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(status.esp.unwrap().source, Source::Gpt);
+    assert_eq!(
+        status.root.as_deref(),
+        Some(format!("root=PARTUUID={ROOT_GUID}").as_str())
+    );
+    assert!(status.entries.iter().all(|entry| entry.installed));
 }

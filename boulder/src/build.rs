@@ -389,6 +389,13 @@ pub fn build(
     }
 
     let set = PackageSet::new(&recipe, &options.macros, &targets);
+    if recipe.options.compressman {
+        runner.timed("compressman", |_| {
+            crate::compress::compress_pages(&install)
+                .map_err(io("compressing pages in", &install))?;
+            Ok(())
+        })?;
+    }
     let entries = runner.timed("strip", |runner| {
         let entries = collect::walk(&install).map_err(io("reading", &install))?;
         let jobs = analysis::strip_jobs(&entries, recipe.options.debug, recipe.options.strip);

@@ -9,6 +9,7 @@
 pub mod analysis;
 pub mod build;
 pub mod collect;
+pub mod compress;
 pub mod container;
 pub mod draft;
 pub mod emit;

@@ -267,3 +267,35 @@ fn split_rules_follow_the_spec_examples() {
     assert!(rule_matches("/usr/lib/lib[a-c]*.so", "/usr/lib/libb.so"));
     assert!(!rule_matches("/usr/lib/lib[!a-c]*.so", "/usr/lib/libb.so"));
 }
+
+#[test]
+fn jobs_have_pgo_stages_prepare_scripts_and_root_packages() {
+    use boulder::phases::{self, BuildContext};
+    let macros = Macros::builtin().unwrap();
+    let hash = "b".repeat(64);
+    let text = format!(
+        "{MINIMAL}cspgo: true\nupstreams:\n  - https://x.invalid/demo-1.10.tar.xz : {hash}\n  - https://x.invalid/data.zip:\n      hash: {hash}\n      unpackdir: demo-1.10.tar.xz/data\n      stripdirs: 0\n\
+         builddeps:\n  - pkgconfig(zlib)\nprofiles:\n  - emul32:\n      builddeps:\n        - pkgconfig32(zlib)\n\
+         setup: '%cmake'\nbuild: '%cmake_build'\nworkload: './bench'\ninstall: '%cmake_install'\n"
+    );
+    let (recipe, _) = parse(&text).unwrap();
+    let context = BuildContext { jobs: 3, source_date_epoch: 7 };
+    let (jobs, dependencies) = phases::jobs(&macros, &recipe, "x86_64", &context).unwrap();
+    let stages: Vec<_> = jobs.iter().map(|job| job.stage).collect();
+    assert_eq!(stages, [PgoStage::One, PgoStage::Two, PgoStage::Use]);
+    let names = |index: usize| jobs[index].phases.iter().map(|phase| phase.name.as_str()).collect::<Vec<_>>();
+    assert_eq!(names(0), ["prepare", "setup", "build", "workload"]);
+    assert_eq!(names(2), ["prepare", "setup", "build", "install"]);
+    assert_eq!(jobs[0].work_dir, "/mason/build/x86_64/demo-1.10.tar.xz");
+    let Command::Run(workload) = &jobs[0].phases[3].commands[0] else { panic!() };
+    assert!(workload.contains("./bench\nllvm-profdata merge -output=\"/mason/build/x86_64-pgo/ir.profdata\""), "{workload}");
+    assert!(workload.contains("export SOURCE_DATE_EPOCH=\"7\"") && workload.contains("-fprofile-generate"), "{workload}");
+    let Command::Run(prepare) = &jobs[0].phases[0].commands[0] else { panic!() };
+    assert!(prepare.contains("extract \"/mason/sourcedir/demo-1.10.tar.xz\" \"demo-1.10.tar.xz\" 1"), "{prepare}");
+    assert!(prepare.contains("extract \"/mason/sourcedir/data.zip\" \"demo-1.10.tar.xz/data\" 0"), "{prepare}");
+    assert!(dependencies.contains("binary(cmake)") && dependencies.contains("binary(ninja)"));
+    let packages = phases::root_packages(&recipe, &dependencies);
+    for wanted in ["clang", "bash", "binary(bsdtar-static)", "binary(cmake)", "pkgconfig(zlib)", "pkgconfig32(zlib)"] {
+        assert!(packages.iter().any(|package| package == wanted), "{wanted} not in {packages:?}");
+    }
+}

@@ -41,20 +41,17 @@ pub fn binaries() -> &'static (PathBuf, PathBuf) {
         let profile_dir = exe.parent().and_then(Path::parent).expect("target dir");
         let target_dir = profile_dir.parent().expect("target root");
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args([
-                "build",
-                "--quiet",
-                "-p",
-                "mossd",
-                "-p",
-                "moss-client",
-                "--target-dir",
-            ])
+        let mut command = Command::new(cargo);
+        command
+            .args(["build", "--quiet", "-p", "mossd", "-p", "moss-client"])
+            .arg("--target-dir")
             .arg(target_dir)
-            .current_dir(project_dir())
-            .status()
-            .expect("run cargo build");
+            .current_dir(project_dir());
+        // Benchmarks run from target/release: they measure release binaries.
+        if profile_dir.ends_with("release") {
+            command.arg("--release");
+        }
+        let status = command.status().expect("run cargo build");
         assert!(status.success(), "building mossd and moss failed");
         (profile_dir.join("mossd"), profile_dir.join("moss"))
     })

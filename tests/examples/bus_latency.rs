@@ -56,6 +56,7 @@ async fn round_trip(
 }
 
 #[tokio::main]
+#[expect(clippy::print_stdout, reason = "a benchmark reports on stdout")]
 async fn main() {
     let arguments: Vec<String> = std::env::args().collect();
     let packages: usize = arguments

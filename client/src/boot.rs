@@ -111,6 +111,16 @@ fn print_status(status: &BootStatus, format: Format) -> anyhow::Result<()> {
     let none = || "none".to_owned();
     writeln!(
         stdout,
+        "Firmware: {}{}",
+        status.firmware,
+        status
+            .bootloader
+            .as_ref()
+            .map(|loader| format!(", booted by {loader}"))
+            .unwrap_or_default()
+    )?;
+    writeln!(
+        stdout,
         "ESP: {}",
         status.esp.as_ref().map_or_else(none, describe)
     )?;

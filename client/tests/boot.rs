@@ -183,6 +183,7 @@ fn boot_status_and_sync_take_the_partitions_on_the_command_line() {
     let mut arguments = vec!["boot", "status"];
     arguments.extend(partitions);
     let (stdout, _) = ok(root, &arguments);
+    assert!(stdout.starts_with("Firmware: bios\n"), "{stdout}");
     assert!(
         stdout.contains(&format!("ESP: {} (configured)", setup.esp.display())),
         "{stdout}"

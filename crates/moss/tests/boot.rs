@@ -290,6 +290,10 @@ fn the_efi_variable_names_the_esp() {
     // Upper case, as firmware writes it.
     machine.efi_variable(&ESP_GUID.to_uppercase());
     let found = discover(&machine.config(), &machine.root).unwrap();
+    assert_eq!(
+        moss::boot::loader_variable(&machine.config(), "LoaderDevicePartUUID").as_deref(),
+        Some(ESP_GUID.to_uppercase().as_str())
+    );
     assert_eq!(found.esp.source, Source::EfiVariable);
     assert_eq!(found.esp.partuuid.as_deref(), Some(ESP_GUID));
     assert_eq!(found.esp.mountpoint, machine.esp);
@@ -402,11 +406,25 @@ async fn an_install_writes_entries_to_the_discovered_partitions() {
         "default serpentos-1-6.1.0.conf\n"
     );
     assert!(!machine.esp.join("loader/entries").exists());
+    // What firmware and loader this is, from the (fake) efivars.
+    machine.efi_variable(&ESP_GUID.to_uppercase());
+    let variables = machine.base.join("sys/firmware/efi/efivars");
+    let mut info = vec![6, 0, 0, 0];
+    for unit in "systemd-boot 257".encode_utf16().chain([0]) {
+        info.extend(unit.to_le_bytes());
+    }
+    fs::write(
+        variables.join("LoaderInfo-4a67b082-0a4c-41cf-b6c7-440b29bb8c4f"),
+        info,
+    )
+    .unwrap();
     let status = moss
         .boot_status(&BootConfig::load(root).unwrap())
         .await
         .unwrap();
-    assert_eq!(status.esp.unwrap().source, Source::Gpt);
+    assert_eq!(status.firmware, "uefi");
+    assert_eq!(status.bootloader.as_deref(), Some("systemd-boot 257"));
+    assert_eq!(status.esp.unwrap().source, Source::EfiVariable);
     assert_eq!(
         status.root.as_deref(),
         Some(format!("root=PARTUUID={ROOT_GUID}").as_str())

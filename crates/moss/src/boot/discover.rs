@@ -10,7 +10,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use super::{BootConfig, BootError, ESP_TYPE, LOADER_DEVICE_PART_UUID, XBOOTLDR_TYPE};
+use super::{BootConfig, BootError, ESP_TYPE, XBOOTLDR_TYPE};
 
 /// How a partition was found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -234,23 +234,28 @@ fn located(
     })
 }
 
-/// The ESP from the EFI variable, when the firmware set it.
-fn esp_from_variable(config: &BootConfig) -> Option<(String, String)> {
+/// A string EFI variable of systemd-boot's vendor GUID (`LoaderInfo`, `LoaderDevicePartUUID`):
+/// 4 bytes of attributes, then UTF-16LE text ending in NUL.
+pub fn loader_variable(config: &BootConfig, name: &str) -> Option<String> {
     let bytes = fs::read(
         config
             .sysfs
             .join("firmware/efi/efivars")
-            .join(LOADER_DEVICE_PART_UUID),
+            .join(format!("{name}-4a67b082-0a4c-41cf-b6c7-440b29bb8c4f")),
     )
     .ok()?;
-    // 4 bytes of attributes, then UTF-16LE text ending in NUL.
     let units: Vec<u16> = bytes
         .get(4..)?
         .chunks_exact(2)
         .map(|pair| u16::from_le_bytes([pair[0], pair[1]]))
         .take_while(|unit| *unit != 0)
         .collect();
-    let uuid = String::from_utf16(&units).ok()?.trim().to_lowercase();
+    Some(String::from_utf16(&units).ok()?.trim().to_owned())
+}
+
+/// The ESP from the EFI variable, when the firmware set it.
+fn esp_from_variable(config: &BootConfig) -> Option<(String, String)> {
+    let uuid = loader_variable(config, "LoaderDevicePartUUID")?.to_lowercase();
     Some((by_partuuid(config, &uuid)?, uuid))
 }
 

@@ -39,6 +39,10 @@ pub struct EntryStatus {
 /// What `moss boot status` reports.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct BootStatus {
+    /// `uefi` when the firmware is UEFI (sysfs has `firmware/efi`), else `bios`.
+    pub firmware: &'static str,
+    /// The boot loader that started the system (the `LoaderInfo` EFI variable), when known.
+    pub bootloader: Option<String>,
     /// The ESP.
     pub esp: Option<Location>,
     /// The XBOOTLDR partition.
@@ -177,6 +181,12 @@ impl Moss {
         let discovered = discover(config, &root);
         let tokens = root_tokens(config, &root);
         let mut status = BootStatus {
+            firmware: if config.sysfs.join("firmware/efi").is_dir() {
+                "uefi"
+            } else {
+                "bios"
+            },
+            bootloader: super::loader_variable(config, "LoaderInfo"),
             esp: None,
             xbootldr: None,
             boot: None,

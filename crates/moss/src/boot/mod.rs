@@ -18,7 +18,9 @@ use std::{
     path::{Path, PathBuf},
 };
 
-pub use discover::{Discovered, GptPartition, Location, Source, discover, read_gpt, root_tokens};
+pub use discover::{
+    Discovered, GptPartition, Location, Source, discover, loader_variable, read_gpt, root_tokens,
+};
 pub use engine::{BootStatus, EntryStatus, SyncReport};
 
 /// The EFI System Partition type GUID.

@@ -347,28 +347,46 @@ async fn without_xbootldr_entries_and_kernels_go_to_the_esp_and_status_tells() {
     installation.add("base", base(&stones)).await;
     installation.add("a", kernel(&stones, "a", "6.1.0")).await;
     installation.add("b", kernel(&stones, "b", "6.2.0")).await;
+    // FAT is case-insensitive: directories that exist in another case are used, not doubled.
+    fs::create_dir_all(installation.esp.join("efi/boot")).unwrap();
+    fs::create_dir_all(installation.esp.join("Loader")).unwrap();
     installation.apply(&["base", "a"]).await;
     installation.apply(&["base", "a", "b"]).await;
+    let files = tree(&installation.esp);
     // Two kernels in one state: two entries, the newer version first and default.
-    let mut names: Vec<String> = tree(&installation.esp)
-        .into_keys()
-        .filter(|name| name.starts_with("loader/entries/"))
+    let mut names: Vec<&String> = files
+        .keys()
+        .filter(|name| name.starts_with("Loader/entries/"))
         .collect();
     names.sort();
     assert_eq!(
         names,
         [
-            "loader/entries/serpentos-1-6.1.0.conf",
-            "loader/entries/serpentos-2-6.1.0.conf",
-            "loader/entries/serpentos-2-6.2.0.conf"
+            "Loader/entries/serpentos-1-6.1.0.conf",
+            "Loader/entries/serpentos-2-6.1.0.conf",
+            "Loader/entries/serpentos-2-6.2.0.conf"
         ]
     );
     assert_eq!(
-        fs::read_to_string(installation.esp.join("loader/loader.conf")).unwrap(),
+        files["Loader/loader.conf"],
         "default serpentos-2-6.2.0.conf\n"
     );
+    assert_eq!(files["efi/boot/BOOTX64.EFI"], "systemd-boot");
+    assert_eq!(files["efi/systemd/systemd-bootx64.efi"], "systemd-boot");
+    assert!(
+        files
+            .keys()
+            .all(|name| !name.starts_with("EFI/") && !name.starts_with("loader/"))
+    );
     // The same kernel in two states is stored once.
-    assert_eq!(kernel_directories(&installation.esp).len(), 2);
+    let mut kernels: Vec<String> = fs::read_dir(installation.esp.join("efi/serpentos"))
+        .unwrap()
+        .flatten()
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .collect();
+    kernels.sort();
+    assert_eq!(kernels.len(), 2, "{kernels:?}");
+    assert!(kernels[0].starts_with("6.1.0-") && kernels[1].starts_with("6.2.0-"));
     assert!(!installation.xbootldr.join("loader").exists());
     let config = BootConfig::load(&installation.root).unwrap();
     let status = installation.moss.boot_status(&config).await.unwrap();

@@ -53,6 +53,9 @@ pub struct BuildOptions {
     pub macros: Macros,
     /// Keep the work directory afterwards (for debugging).
     pub keep_work: bool,
+    /// Compare the new `manifest.ARCH.bin` with this one; on a match the manifests in the
+    /// output are left as they are.
+    pub verify: Option<PathBuf>,
 }
 
 /// A build failed.
@@ -92,6 +95,14 @@ pub enum BuildError {
     /// Emitting.
     #[error(transparent)]
     Emit(#[from] emit::EmitError),
+    /// `--verify` found different packages.
+    #[error("the build does not match {}: {differences}", manifest.display())]
+    Verify {
+        /// The manifest given.
+        manifest: PathBuf,
+        /// What differs.
+        differences: String,
+    },
     /// The recipe has no targets for this host.
     #[error("the recipe builds for no target of this {HOST_ARCH} host")]
     NoTargets,
@@ -232,7 +243,7 @@ pub fn build(
     for warning in &loaded.warnings {
         progress.warning(warning);
     }
-    let recipe = loaded.recipe;
+    let recipe = loaded.recipe.clone();
     let recipe_dir = loaded
         .path
         .parent()
@@ -289,12 +300,30 @@ pub fn build(
     };
 
     let cache = UpstreamCache::new(options.cache_dir.join("upstreams"));
-    runner.timed("fetch", |_| {
+    let pins = runner.timed("fetch", |_| {
+        let mut pins = Vec::new();
         for upstream in &recipe.upstreams {
-            cache.fetch(upstream, &recipe_dir, &sourcedir)?;
+            let identity = cache.fetch(upstream, &recipe_dir, &sourcedir)?;
+            if let crate::recipe::Upstream::Git { url, git_ref, .. } = upstream
+                && identity != *git_ref
+            {
+                pins.push((url.clone(), git_ref.clone(), identity));
+            }
         }
-        Ok(())
+        Ok(pins)
     })?;
+    if !pins.is_empty() {
+        // Tags and branches move; the recipe records the commit that was built.
+        let text = std::fs::read_to_string(&loaded.path).map_err(io("reading", &loaded.path))?;
+        let pinned = crate::upstream::pin_git_refs(&text, &pins);
+        std::fs::write(&loaded.path, pinned).map_err(io("pinning git refs in", &loaded.path))?;
+        for (url, git_ref, commit) in &pins {
+            progress.line(
+                "fetch",
+                &format!("pinned {url} {git_ref} to {commit} in the recipe"),
+            );
+        }
+    }
 
     let packages = phases::root_packages(&recipe, &action_dependencies);
     let composed = runner.timed("root", |_| {
@@ -426,12 +455,21 @@ pub fn build(
             &artefacts,
         )?;
         std::fs::create_dir_all(&options.output).map_err(io("creating", &options.output))?;
+        let verified = match &options.verify {
+            Some(manifest) => {
+                verify(manifest, &emitted.manifest_bin)?;
+                true
+            }
+            None => false,
+        };
         let mut moved = Vec::new();
-        for path in emitted
-            .stones
-            .iter()
-            .chain([&emitted.manifest_bin, &emitted.manifest_jsonc])
-        {
+        let manifests = [&emitted.manifest_bin, &emitted.manifest_jsonc];
+        for path in emitted.stones.iter().chain(manifests) {
+            if verified && manifests.contains(&path) {
+                // A verified build leaves the existing manifests alone.
+                moved.push(options.output.join(path.file_name().unwrap_or_default()));
+                continue;
+            }
             let name = path.file_name().unwrap_or_default();
             let target = options.output.join(name);
             let _ = std::fs::remove_file(&target);
@@ -460,5 +498,49 @@ pub fn build(
             .map(|package| package.spec.name.clone())
             .collect(),
         timings,
+    })
+}
+
+/// Compare two binary manifests: the same bytes, or the same package metadata.
+pub fn verify(expected: &Path, built: &Path) -> Result<(), BuildError> {
+    let hash = |path: &Path| crate::upstream::sha256_file(path).map_err(io("reading", path));
+    if hash(expected)? == hash(built)? {
+        return Ok(());
+    }
+    let packages = |path: &Path| -> Result<Vec<stone::Package>, BuildError> {
+        let archive = stone::Archive::open(path).map_err(|error| BuildError::Verify {
+            manifest: expected.to_path_buf(),
+            differences: error.to_string(),
+        })?;
+        let mut packages = archive.packages().map_err(|error| BuildError::Verify {
+            manifest: expected.to_path_buf(),
+            differences: error.to_string(),
+        })?;
+        packages.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(packages)
+    };
+    let (old, new) = (packages(expected)?, packages(built)?);
+    if old == new {
+        return Ok(());
+    }
+    let names = |list: &[stone::Package]| list.iter().map(|p| p.name.clone()).collect::<Vec<_>>();
+    let mut differences = Vec::new();
+    if names(&old) != names(&new) {
+        differences.push(format!(
+            "packages {:?} became {:?}",
+            names(&old),
+            names(&new)
+        ));
+    }
+    for package in &new {
+        if let Some(previous) = old.iter().find(|p| p.name == package.name)
+            && previous != package
+        {
+            differences.push(format!("{} changed", package.name));
+        }
+    }
+    Err(BuildError::Verify {
+        manifest: expected.to_path_buf(),
+        differences: differences.join("; "),
     })
 }

@@ -74,6 +74,9 @@ struct BuildArgs {
     /// Keep the work directory (root, build and install trees) after the build.
     #[arg(long)]
     keep_work: bool,
+    /// Compare the new manifest.ARCH.bin with this one; fail when the packages differ.
+    #[arg(long, value_name = "MANIFEST")]
+    verify: Option<PathBuf>,
     /// Print every line the phases write (otherwise only the last lines of a failing step).
     #[arg(short, long)]
     verbose: bool,
@@ -314,6 +317,16 @@ impl Progress for Terminal {
 }
 
 fn build_command(args: BuildArgs, macros: Macros) -> anyhow::Result<ExitCode> {
+    if let Some(manifest) = &args.verify
+        && manifest
+            .extension()
+            .is_some_and(|ext| ext.to_string_lossy().starts_with("json"))
+    {
+        bail!(
+            "--verify takes the binary manifest (manifest.ARCH.bin), not {}",
+            manifest.display()
+        );
+    }
     let root: Box<dyn BuildRoot> = if args.host_root {
         let loaded = Recipe::load(&args.recipe)?;
         Box::new(HostRoot {
@@ -353,6 +366,7 @@ fn build_command(args: BuildArgs, macros: Macros) -> anyhow::Result<ExitCode> {
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
         macros,
         keep_work: args.keep_work,
+        verify: args.verify,
     };
     let progress = Terminal {
         verbose: args.verbose,

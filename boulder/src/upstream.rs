@@ -322,3 +322,46 @@ fn http_download(url: &str, file: &mut File, hasher: &mut Sha256) -> Result<(), 
         Ok(())
     })
 }
+
+/// Rewrite git refs in recipe text to the commits they resolved to, keeping the rest of the
+/// text as it is: `git|URL : v1.0` becomes `git|URL : <commit> # v1.0`, and in the map form
+/// the `ref:` line changes the same way. `pins` holds (URL, ref as written, commit).
+pub fn pin_git_refs(text: &str, pins: &[(String, String, String)]) -> String {
+    let mut lines: Vec<String> = text.split_inclusive('\n').map(str::to_owned).collect();
+    for (url, old_ref, commit) in pins {
+        let marker = format!("git|{url}");
+        let Some(index) = lines.iter().position(|line| line.contains(&marker)) else {
+            continue;
+        };
+        let pinned = format!("{commit} # {old_ref}");
+        let line = &lines[index];
+        let after = &line[line.find(&marker).unwrap_or(0) + marker.len()..];
+        let value = after
+            .split_once(':')
+            .map(|(_, value)| value.trim())
+            .unwrap_or_default();
+        if !value.is_empty() {
+            let start = line.len() - after.len() + after.find(':').unwrap_or(0) + 1;
+            let newline = if line.ends_with('\n') { "\n" } else { "" };
+            lines[index] = format!("{} {pinned}{newline}", &line[..start]);
+            continue;
+        }
+        let indent = line.len() - line.trim_start().len();
+        for next in lines.iter_mut().skip(index + 1) {
+            let next_indent = next.len() - next.trim_start().len();
+            if !next.trim().is_empty() && next_indent <= indent {
+                break;
+            }
+            if let Some(rest) = next.trim_start().strip_prefix("ref")
+                && let Some(colon) = rest.find(':')
+                && rest[..colon].trim().is_empty()
+            {
+                let start = next.len() - rest.len() + colon + 1;
+                let newline = if next.ends_with('\n') { "\n" } else { "" };
+                *next = format!("{} {pinned}{newline}", &next[..start]);
+                break;
+            }
+        }
+    }
+    lines.concat()
+}

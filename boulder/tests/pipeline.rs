@@ -385,3 +385,146 @@ fn a_failing_phase_fails_the_build_with_its_output() {
         "{stderr}"
     );
 }
+
+#[test]
+fn verify_compares_with_a_previous_manifest() {
+    let dir = tempfile::tempdir().unwrap();
+    let recipe = dir.path().join("motd");
+    std::fs::create_dir_all(recipe.join("pkg")).unwrap();
+    for file in ["stone.yaml", "pkg/motd-update", "pkg/10-welcome.motd"] {
+        std::fs::copy(examples().join("motd").join(file), recipe.join(file)).unwrap();
+    }
+    let cache = dir.path().join("cache");
+    let build = |out: &str, extra: &[&str]| {
+        let out = dir.path().join(out);
+        let mut args = vec![
+            "build",
+            recipe.to_str().unwrap(),
+            "--host-root",
+            "--cache-dir",
+            cache.to_str().unwrap(),
+        ];
+        args.extend(extra);
+        args.extend(["-o", out.to_str().unwrap()]);
+        let (ok, _, stderr) = boulder(&args.iter().map(|s| &**s).collect::<Vec<_>>());
+        (ok, stderr, out)
+    };
+    let (ok, stderr, first) = build("first", &[]);
+    assert!(ok, "{stderr}");
+    let manifest = first.join("manifest.x86_64.bin");
+    let (ok, stderr, second) = build("second", &["--verify", manifest.to_str().unwrap()]);
+    assert!(ok, "{stderr}");
+    assert!(second.join("motd-2026.11-1-1-x86_64.stone").exists());
+    assert!(
+        !second.join("manifest.x86_64.bin").exists(),
+        "a verified build leaves manifests alone"
+    );
+    let text = std::fs::read_to_string(recipe.join("stone.yaml")).unwrap();
+    std::fs::write(
+        recipe.join("stone.yaml"),
+        text.replace("%tmpfiles f /run/motd", "%tmpfiles f /run/motd2"),
+    )
+    .unwrap();
+    std::fs::write(
+        recipe.join("stone.yaml"),
+        std::fs::read_to_string(recipe.join("stone.yaml"))
+            .unwrap()
+            .replace(
+                "    - \"%(name)-docs\":\n        paths:\n            - /usr/share/doc\n",
+                "",
+            ),
+    )
+    .unwrap();
+    let (ok, stderr, _) = build("third", &["--verify", manifest.to_str().unwrap()]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("the build does not match") && stderr.contains("motd"),
+        "{stderr}"
+    );
+    let jsonc = first.join("manifest.x86_64.jsonc");
+    let (ok, stderr, _) = build("fourth", &["--verify", jsonc.to_str().unwrap()]);
+    assert!(
+        !ok && stderr.contains("takes the binary manifest"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn git_refs_are_pinned_in_place() {
+    let commit = "0123456789abcdef0123456789abcdef01234567".to_owned();
+    let text = "name: x # keep me\nupstreams:\n    - git|https://g.invalid/a.git : v1.0\n    - git|https://g.invalid/b.git :\n        ref: main\n        clonedir: b\nbuild: |\n    make\n";
+    let pinned = boulder::upstream::pin_git_refs(
+        text,
+        &[
+            (
+                "https://g.invalid/a.git".into(),
+                "v1.0".into(),
+                commit.clone(),
+            ),
+            (
+                "https://g.invalid/b.git".into(),
+                "main".into(),
+                commit.clone(),
+            ),
+        ],
+    );
+    assert_eq!(
+        pinned,
+        format!(
+            "name: x # keep me\nupstreams:\n    - git|https://g.invalid/a.git : {commit} # v1.0\n    - git|https://g.invalid/b.git :\n        ref: {commit} # main\n        clonedir: b\nbuild: |\n    make\n"
+        )
+    );
+    // The pinned recipe still parses to the commit.
+    let recipe = format!("version: 1\nrelease: 1\nhomepage: h\n{pinned}");
+    let (recipe, _) = boulder::recipe::Recipe::parse(&recipe, Path::new("x")).unwrap();
+    assert!(matches!(&recipe.upstreams[0], Upstream::Git { git_ref, .. } if *git_ref == commit));
+    assert!(matches!(&recipe.upstreams[1], Upstream::Git { git_ref, .. } if *git_ref == commit));
+}
+
+#[test]
+fn a_recipe_with_a_git_upstream_builds_and_gets_its_tag_pinned() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("hello.git");
+    std::fs::create_dir(&repo).unwrap();
+    git(&repo, &["init", "-q", "-b", "main"]);
+    std::fs::write(repo.join("hello.sh"), "#!/bin/sh\necho hello from git\n").unwrap();
+    git(&repo, &["add", "hello.sh"]);
+    git(&repo, &["commit", "-q", "-m", "hello"]);
+    git(&repo, &["tag", "v2"]);
+    let commit = git(&repo, &["rev-parse", "HEAD"]);
+    let recipe_dir = dir.path().join("recipe");
+    std::fs::create_dir(&recipe_dir).unwrap();
+    std::fs::write(
+        recipe_dir.join("stone.yaml"),
+        format!(
+            "name: hello-git\nversion: 2\nrelease: 1\nhomepage: https://example.invalid\nlicense: MIT\n\
+             upstreams:\n    - git|file://{} : v2\ninstall: |\n    %install_bin hello.sh\n",
+            repo.display()
+        ),
+    )
+    .unwrap();
+    let cache = dir.path().join("cache");
+    let out = dir.path().join("out");
+    let (ok, _, stderr) = boulder(&[
+        "build",
+        recipe_dir.to_str().unwrap(),
+        "--host-root",
+        "--cache-dir",
+        cache.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(ok, "{stderr}");
+    let text = std::fs::read_to_string(recipe_dir.join("stone.yaml")).unwrap();
+    assert!(text.contains(&format!(" : {commit} # v2\n")), "{text}");
+    let archive = stone::Archive::open(out.join("hello-git-2-1-1-x86_64.stone")).unwrap();
+    let targets: Vec<String> = archive
+        .layouts()
+        .map(|l| l.entry.target().unwrap().to_owned())
+        .collect();
+    assert_eq!(targets, ["bin/hello.sh"]);
+    assert_eq!(
+        archive.packages().unwrap()[0].provides[0].to_string(),
+        "binary(hello.sh)"
+    );
+}

@@ -279,23 +279,61 @@ fn jobs_have_pgo_stages_prepare_scripts_and_root_packages() {
          setup: '%cmake'\nbuild: '%cmake_build'\nworkload: './bench'\ninstall: '%cmake_install'\n"
     );
     let (recipe, _) = parse(&text).unwrap();
-    let context = BuildContext { jobs: 3, source_date_epoch: 7 };
+    let context = BuildContext {
+        jobs: 3,
+        source_date_epoch: 7,
+    };
     let (jobs, dependencies) = phases::jobs(&macros, &recipe, "x86_64", &context).unwrap();
     let stages: Vec<_> = jobs.iter().map(|job| job.stage).collect();
     assert_eq!(stages, [PgoStage::One, PgoStage::Two, PgoStage::Use]);
-    let names = |index: usize| jobs[index].phases.iter().map(|phase| phase.name.as_str()).collect::<Vec<_>>();
+    let names = |index: usize| {
+        jobs[index]
+            .phases
+            .iter()
+            .map(|phase| phase.name.as_str())
+            .collect::<Vec<_>>()
+    };
     assert_eq!(names(0), ["prepare", "setup", "build", "workload"]);
     assert_eq!(names(2), ["prepare", "setup", "build", "install"]);
     assert_eq!(jobs[0].work_dir, "/mason/build/x86_64/demo-1.10.tar.xz");
-    let Command::Run(workload) = &jobs[0].phases[3].commands[0] else { panic!() };
-    assert!(workload.contains("./bench\nllvm-profdata merge -output=\"/mason/build/x86_64-pgo/ir.profdata\""), "{workload}");
-    assert!(workload.contains("export SOURCE_DATE_EPOCH=\"7\"") && workload.contains("-fprofile-generate"), "{workload}");
-    let Command::Run(prepare) = &jobs[0].phases[0].commands[0] else { panic!() };
-    assert!(prepare.contains("extract \"/mason/sourcedir/demo-1.10.tar.xz\" \"demo-1.10.tar.xz\" 1"), "{prepare}");
-    assert!(prepare.contains("extract \"/mason/sourcedir/data.zip\" \"demo-1.10.tar.xz/data\" 0"), "{prepare}");
+    let Command::Run(workload) = &jobs[0].phases[3].commands[0] else {
+        panic!()
+    };
+    assert!(
+        workload.contains(
+            "./bench\nllvm-profdata merge -output=\"/mason/build/x86_64-pgo/ir.profdata\""
+        ),
+        "{workload}"
+    );
+    assert!(
+        workload.contains("export SOURCE_DATE_EPOCH=\"7\"")
+            && workload.contains("-fprofile-generate"),
+        "{workload}"
+    );
+    let Command::Run(prepare) = &jobs[0].phases[0].commands[0] else {
+        panic!()
+    };
+    assert!(
+        prepare.contains("extract \"/mason/sourcedir/demo-1.10.tar.xz\" \"demo-1.10.tar.xz\" 1"),
+        "{prepare}"
+    );
+    assert!(
+        prepare.contains("extract \"/mason/sourcedir/data.zip\" \"demo-1.10.tar.xz/data\" 0"),
+        "{prepare}"
+    );
     assert!(dependencies.contains("binary(cmake)") && dependencies.contains("binary(ninja)"));
     let packages = phases::root_packages(&recipe, &dependencies);
-    for wanted in ["clang", "bash", "binary(bsdtar-static)", "binary(cmake)", "pkgconfig(zlib)", "pkgconfig32(zlib)"] {
-        assert!(packages.iter().any(|package| package == wanted), "{wanted} not in {packages:?}");
+    for wanted in [
+        "clang",
+        "bash",
+        "binary(bsdtar-static)",
+        "binary(cmake)",
+        "pkgconfig(zlib)",
+        "pkgconfig32(zlib)",
+    ] {
+        assert!(
+            packages.iter().any(|package| package == wanted),
+            "{wanted} not in {packages:?}"
+        );
     }
 }

@@ -343,6 +343,9 @@ impl Parser<'_> {
         node: &'n Node,
         what: &str,
     ) -> Result<Vec<(String, &'n Node)>, RecipeError> {
+        if matches!(node.value, Value::Null) {
+            return Ok(Vec::new());
+        }
         let Value::Seq(items) = &node.value else {
             return Err(self.error(
                 node.mark,

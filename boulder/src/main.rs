@@ -344,16 +344,20 @@ fn build_command(args: BuildArgs, macros: Macros) -> anyhow::Result<ExitCode> {
                     .with_context(|| format!("--repo {text}: expected ID=URI"))
             })
             .collect::<anyhow::Result<_>>()?;
-        Box::new(EngineRoot { repositories })
+        Box::new(EngineRoot::unsigned(repositories))
     } else {
         let daemon = DaemonRoot::default();
-        if !daemon.is_available() {
-            bail!(
-                "no build root: mossd is not running on the system bus; give --repo ID=URI (a moss \
-                 repository with the build dependencies) or --host-root to build against the host's /usr"
-            );
+        if daemon.is_available() {
+            Box::new(daemon)
+        } else {
+            // No daemon: the engine composes the root directly, with this system's repositories.
+            Box::new(EngineRoot::from_installation(Path::new("/")).map_err(|error| {
+                anyhow::anyhow!(
+                    "{error}; mossd is not running either. Give --repo ID=URI (a moss repository \
+                     with the build dependencies) or --host-root to build against the host's /usr"
+                )
+            })?)
         }
-        Box::new(daemon)
     };
     let options = BuildOptions {
         recipe: args.recipe,

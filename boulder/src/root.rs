@@ -127,6 +127,45 @@ fn inner<'a>(dependency: &'a str, kind: &str) -> Option<&'a str> {
 pub struct EngineRoot {
     /// (id, URI of a `stone.index`) pairs, highest priority first.
     pub repositories: Vec<(String, String)>,
+    /// Pinned minisign keys per repository id (none: unsigned).
+    pub keys: Vec<(String, Vec<String>)>,
+}
+
+impl EngineRoot {
+    /// Repositories given on the command line, unsigned.
+    pub fn unsigned(repositories: Vec<(String, String)>) -> Self {
+        Self {
+            repositories,
+            keys: Vec::new(),
+        }
+    }
+
+    /// The active repositories (with their pinned keys) of the moss installation at `root`,
+    /// for building "directly" on a system whose mossd is not running.
+    pub fn from_installation(root: &Path) -> Result<Self, RootError> {
+        let configured =
+            moss::repository::load(root).map_err(|error| RootError::Engine(error.to_string()))?;
+        let active: Vec<_> = configured
+            .into_iter()
+            .filter(|repository| repository.active)
+            .collect();
+        if active.is_empty() {
+            return Err(RootError::Engine(format!(
+                "the installation at {} has no active repository",
+                root.display()
+            )));
+        }
+        Ok(Self {
+            repositories: active
+                .iter()
+                .map(|repository| (repository.id.clone(), repository.uri.to_string()))
+                .collect(),
+            keys: active
+                .into_iter()
+                .map(|repository| (repository.id, repository.keys))
+                .collect(),
+        })
+    }
 }
 
 impl BuildRoot for EngineRoot {
@@ -170,7 +209,13 @@ impl BuildRoot for EngineRoot {
                 if known.contains(id) {
                     moss.refresh(Some(id)).await.map_err(engine)?;
                 } else {
-                    moss.add_repository(id, uri, count - index as u64, "boulder build root", &[])
+                    let keys = self
+                        .keys
+                        .iter()
+                        .find(|(key_id, _)| key_id == id)
+                        .map(|(_, keys)| keys.as_slice())
+                        .unwrap_or_default();
+                    moss.add_repository(id, uri, count - index as u64, "boulder build root", keys)
                         .await
                         .map_err(engine)?;
                 }

@@ -398,9 +398,8 @@ fn the_engine_build_root_installs_build_dependencies_from_a_repository() {
     use boulder::root::{BuildRoot, EngineRoot};
     let built = built();
     let index = built.out.join("stone.index");
-    let engine = EngineRoot {
-        repositories: vec![("examples".to_owned(), format!("file://{}", index.display()))],
-    };
+    let uri = format!("file://{}", index.display());
+    let engine = EngineRoot::unsigned(vec![("examples".to_owned(), uri.clone())]);
     assert_eq!(engine.describe(), "moss engine from examples");
     let root = tempfile::tempdir().unwrap();
     // Provider strings, as recipes write build dependencies.
@@ -427,6 +426,24 @@ fn the_engine_build_root_installs_build_dependencies_from_a_repository() {
     assert!(root.path().join("etc/passwd").exists());
     // Composing again reuses the installation and its repository.
     engine.compose(root.path(), &wanted, false).unwrap();
+
+    // Without --repo and without mossd, the repositories come from the system's installation.
+    let system = tempfile::tempdir().unwrap();
+    assert!(
+        EngineRoot::from_installation(system.path()).is_err(),
+        "no repositories yet"
+    );
+    moss(
+        system.path(),
+        &["repo", "add", "examples", &uri, "--unsigned"],
+    );
+    let from_system = EngineRoot::from_installation(system.path()).unwrap();
+    assert_eq!(from_system.repositories, [("examples".to_owned(), uri)]);
+    let other = tempfile::tempdir().unwrap();
+    from_system
+        .compose(other.path(), &["greet".to_owned()], false)
+        .unwrap();
+    assert!(other.path().join("usr/bin/greet").exists());
 }
 
 #[test]

@@ -158,6 +158,8 @@ enum Step {
     Bind(CString, CString),
     Tmpfs(CString, CString),
     Device(CString, u64, u64),
+    /// Without privileges (in a user namespace) device nodes cannot be made: bind the host's.
+    DeviceBind(CString, CString),
     Proc(CString),
 }
 
@@ -169,7 +171,7 @@ fn c_text(text: &str) -> CString {
     CString::new(text).expect("constant text has no NUL")
 }
 
-fn steps(sandbox: &Sandbox) -> io::Result<(CString, Vec<Step>)> {
+fn steps(sandbox: &Sandbox, unprivileged: bool) -> io::Result<(CString, Vec<Step>)> {
     let root = &sandbox.root;
     let mut steps = vec![Step::Tmpfs(c_path(root)?, c_text("mode=0755"))];
     let mut tops: Vec<&str> = sandbox
@@ -198,11 +200,12 @@ fn steps(sandbox: &Sandbox) -> io::Result<(CString, Vec<Step>)> {
     }
     steps.push(Step::Tmpfs(c_path(&root.join("dev"))?, c_text("mode=0755")));
     for (name, major, minor) in DEVICES {
-        steps.push(Step::Device(
-            c_path(&root.join("dev").join(name))?,
-            major,
-            minor,
-        ));
+        let target = c_path(&root.join("dev").join(name))?;
+        steps.push(if unprivileged {
+            Step::DeviceBind(c_path(&Path::new("/dev").join(name))?, target)
+        } else {
+            Step::Device(target, major, minor)
+        });
     }
     steps.push(Step::Link(
         c_text("/proc/self/fd"),
@@ -221,7 +224,21 @@ fn steps(sandbox: &Sandbox) -> io::Result<(CString, Vec<Step>)> {
 /// only system calls on data prepared beforehand: no allocation, no locks.
 #[allow(unsafe_code)]
 fn contain(mut command: Command, sandbox: &Sandbox) -> io::Result<std::process::Child> {
-    let (root, steps) = steps(sandbox)?;
+    // As root the namespaces need no user namespace; anyone else gets one mapping them to
+    // root inside (their own uid and gid), so triggers also run for `moss -D` without privileges.
+    let unprivileged = !nix::unistd::geteuid().is_root();
+    let (root, steps) = steps(sandbox, unprivileged)?;
+    let maps = [
+        (c_text("/proc/self/setgroups"), c_text("deny")),
+        (
+            c_text("/proc/self/uid_map"),
+            CString::new(format!("0 {} 1", nix::unistd::geteuid())).map_err(io::Error::other)?,
+        ),
+        (
+            c_text("/proc/self/gid_map"),
+            CString::new(format!("0 {} 1", nix::unistd::getegid())).map_err(io::Error::other)?,
+        ),
+    ];
     let hostname = c_text("moss-triggers");
     let old_root = c_text(".oldroot");
     let old_root_absolute = c_text("/.oldroot");
@@ -229,14 +246,26 @@ fn contain(mut command: Command, sandbox: &Sandbox) -> io::Result<std::process::
     let dot = c_text(".");
     let errno = |error: nix::errno::Errno| io::Error::from_raw_os_error(error as i32);
     let setup = move || -> io::Result<()> {
-        nix::sched::unshare(
-            CloneFlags::CLONE_NEWNS
-                | CloneFlags::CLONE_NEWPID
-                | CloneFlags::CLONE_NEWIPC
-                | CloneFlags::CLONE_NEWUTS
-                | CloneFlags::CLONE_NEWNET,
-        )
-        .map_err(errno)?;
+        let mut flags = CloneFlags::CLONE_NEWNS
+            | CloneFlags::CLONE_NEWPID
+            | CloneFlags::CLONE_NEWIPC
+            | CloneFlags::CLONE_NEWUTS
+            | CloneFlags::CLONE_NEWNET;
+        if unprivileged {
+            flags |= CloneFlags::CLONE_NEWUSER;
+        }
+        nix::sched::unshare(flags).map_err(errno)?;
+        if unprivileged {
+            for (file, text) in &maps {
+                let fd = nix::fcntl::open(
+                    file.as_c_str(),
+                    nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CLOEXEC,
+                    Mode::empty(),
+                )
+                .map_err(errno)?;
+                nix::unistd::write(&fd, text.as_bytes()).map_err(errno)?;
+            }
+        }
         // SAFETY: see the function's comment; the parent side only waits and exits.
         match unsafe { nix::unistd::fork() }.map_err(errno)? {
             nix::unistd::ForkResult::Parent { child } => {
@@ -296,6 +325,24 @@ fn contain(mut command: Command, sandbox: &Sandbox) -> io::Result<std::process::
                     nix::sys::stat::makedev(*major, *minor),
                 )
                 .map_err(errno)?,
+                Step::DeviceBind(source, target) => {
+                    nix::fcntl::open(
+                        target.as_c_str(),
+                        nix::fcntl::OFlag::O_CREAT
+                            | nix::fcntl::OFlag::O_WRONLY
+                            | nix::fcntl::OFlag::O_CLOEXEC,
+                        Mode::from_bits_truncate(0o666),
+                    )
+                    .map_err(errno)?;
+                    nix::mount::mount(
+                        Some(source.as_c_str()),
+                        target.as_c_str(),
+                        None::<&std::ffi::CStr>,
+                        MsFlags::MS_BIND,
+                        None::<&std::ffi::CStr>,
+                    )
+                    .map_err(errno)?
+                }
                 Step::Proc(target) => nix::mount::mount(
                     Some(c"proc"),
                     target.as_c_str(),

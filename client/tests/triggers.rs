@@ -1,0 +1,88 @@
+//! Triggers through the `moss` binary without privileges: the container then also gets a user
+//! namespace mapping the caller to root inside, and works the same.
+
+#[path = "../../crates/moss/tests/common/mod.rs"]
+mod common;
+
+use std::{
+    fs,
+    os::unix::fs::PermissionsExt,
+    path::Path,
+    process::{Command, Stdio},
+};
+
+use common::{example_triggers, file, stone, tools, trigger_package};
+
+const NOBODY: &str = "65534";
+
+fn as_nobody(root: &Path, arguments: &[&str]) -> std::process::Output {
+    Command::new("setpriv")
+        .args(["--reuid", NOBODY, "--regid", NOBODY, "--clear-groups", "--"])
+        .arg(env!("CARGO_BIN_EXE_moss"))
+        .arg("-D")
+        .arg(root)
+        .args(arguments)
+        .env("HOME", root)
+        .stdin(Stdio::null())
+        .output()
+        .expect("setpriv runs (util-linux)")
+}
+
+#[test]
+fn triggers_run_in_a_user_namespace_without_privileges() {
+    use std::os::unix::fs::MetadataExt;
+    if fs::metadata("/proc/self").unwrap().uid() != 0 {
+        eprintln!("skipped: needs root to switch to an unprivileged user");
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    fs::set_permissions(work.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let root = work.path().join("root");
+    fs::create_dir(&root).unwrap();
+    std::os::unix::fs::chown(&root, Some(65534), Some(65534)).unwrap();
+    let stones = work.path().join("stones");
+    let probe = trigger_package(
+        &stones,
+        "probe",
+        "tx",
+        "name: probe\ndescription: d\nhandlers:\n  p:\n    run: /usr/bin/probe\npaths:\n  \"/usr/bin/probe\":\n    handlers: [p]\n",
+    );
+    let content = stone(
+        &stones,
+        "content",
+        "1",
+        &[
+            file("lib/sysusers.d/u.conf", "u svc 990 Service /var/lib/svc\n"),
+            file("lib/tmpfiles.d/u.conf", "d /var/lib/svc 0750 - - -\n"),
+        ],
+        &[],
+    );
+    let paths = [tools(&stones), example_triggers(&stones), probe, content];
+    let mut arguments = vec!["-y", "install"];
+    arguments.extend(paths.iter().map(|path| path.to_str().unwrap()));
+    let output = as_nobody(&root, &arguments);
+    assert!(
+        output.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let probe = fs::read_to_string(root.join("usr/share/moss-test/probe")).unwrap();
+    assert!(
+        probe.contains("pid 1\n") && probe.contains("hostname moss-triggers\n"),
+        "{probe}"
+    );
+    assert!(probe.contains("\nnet lo\n"), "{probe}");
+    let calls = common::calls(&root.join("usr"));
+    assert!(
+        calls.contains(&"/usr/bin/systemd-sysusers".to_owned()),
+        "{calls:?}"
+    );
+    assert_eq!(
+        fs::read_to_string(root.join("etc/passwd")).unwrap(),
+        "svc:x:990:990:Service:/var/lib/svc:/usr/bin/nologin\n"
+    );
+    // Made by root inside the container: owned by the caller outside.
+    let metadata = fs::metadata(root.join("var/lib/svc")).unwrap();
+    assert_eq!((metadata.uid(), metadata.mode() & 0o7777), (65534, 0o750));
+}

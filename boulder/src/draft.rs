@@ -14,7 +14,7 @@ use std::{
 use regex::Regex;
 
 use crate::{
-    recipe::{Upstream, last_segment},
+    recipe::last_segment,
     upstream::{UpstreamCache, UpstreamError, sha256_file},
 };
 
@@ -212,32 +212,11 @@ pub fn draft(source: &str, cache_dir: &Path) -> Result<Draft, DraftError> {
             .map_err(|error| DraftError::Io(format!("{}: {error}", path.display())))?;
         sha256_file(&archive).map_err(|error| DraftError::Io(error.to_string()))?
     } else {
-        // Download through the cache with a placeholder hash, then store it under the real one.
-        let cache = UpstreamCache::new(cache_dir);
-        let probe = Upstream::Plain {
-            url: url.clone(),
-            hash: "unknown".to_owned(),
-            rename: None,
-            stripdirs: 1,
-            unpack: true,
-            unpackdir: None,
-        };
-        match cache.fetch(&probe, scratch.path(), scratch.path()) {
-            Err(UpstreamError::HashMismatch { actual, .. }) => {
-                let real = Upstream::Plain {
-                    url: url.clone(),
-                    hash: actual.clone(),
-                    rename: None,
-                    stripdirs: 1,
-                    unpack: true,
-                    unpackdir: None,
-                };
-                cache.fetch(&real, scratch.path(), scratch.path())?;
-                actual
-            }
-            Err(error) => return Err(error.into()),
-            Ok(_) => unreachable!("no content hashes to `unknown`"),
-        }
+        // Stored in the upstream cache under its real hash, so the first build reuses it.
+        let (stored, hash) = UpstreamCache::new(cache_dir).fetch_new(&url, scratch.path())?;
+        std::fs::copy(&stored, &archive)
+            .map_err(|error| DraftError::Io(format!("{}: {error}", stored.display())))?;
+        hash
     };
     let tree = scratch.path().join("tree");
     std::fs::create_dir_all(&tree).map_err(|error| DraftError::Io(error.to_string()))?;

@@ -146,7 +146,7 @@ impl UpstreamCache {
                 let cached = stored.exists()
                     && sha256_file(&stored).map_err(io("hashing", &stored))? == *hash;
                 if !cached {
-                    self.download(url, hash, recipe_dir, &stored)?;
+                    self.download(url, Some(hash.as_str()), recipe_dir, &stored)?;
                 }
                 let placed = sourcedir.join(upstream.file_name());
                 let _ = std::fs::remove_file(&placed);
@@ -184,10 +184,32 @@ impl UpstreamCache {
         }
     }
 
+    /// Download a file whose hash is not known yet (drafting a recipe): store it under the key of
+    /// the hash it turns out to have. Returns the stored path and the hash.
+    pub fn fetch_new(
+        &self,
+        url: &str,
+        recipe_dir: &Path,
+    ) -> Result<(PathBuf, String), UpstreamError> {
+        let staging = self.root.join("fetched").join("new");
+        match self.download(url, None, recipe_dir, &staging) {
+            Ok(()) | Err(UpstreamError::HashMismatch { .. }) => {}
+            Err(other) => return Err(other),
+        }
+        let partial = staging.with_extension("partial");
+        let hash = sha256_file(&partial).map_err(io("hashing", &partial))?;
+        let stored = self.plain_path(url, &hash);
+        if let Some(parent) = stored.parent() {
+            std::fs::create_dir_all(parent).map_err(io("creating", parent))?;
+        }
+        std::fs::rename(&partial, &stored).map_err(io("storing", &stored))?;
+        Ok((stored, hash))
+    }
+
     fn download(
         &self,
         url: &str,
-        expected: &str,
+        expected: Option<&str>,
         recipe_dir: &Path,
         stored: &Path,
     ) -> Result<(), UpstreamError> {
@@ -221,6 +243,14 @@ impl UpstreamCache {
         }
         file.sync_all().map_err(io("writing", &partial))?;
         let actual = hex(&hasher.finalize());
+        let Some(expected) = expected else {
+            // The caller takes the partial file and names it by its hash.
+            return Err(UpstreamError::HashMismatch {
+                url: url.to_owned(),
+                expected: String::new(),
+                actual,
+            });
+        };
         if actual != expected {
             let _ = std::fs::remove_file(&partial);
             return Err(UpstreamError::HashMismatch {

@@ -138,6 +138,11 @@ fn plain_upstreams_are_verified_and_cached_by_url_and_hash() {
         "{error}"
     );
     assert!(!cache.plain_path(&url, &wrong).exists());
+    // A file whose hash is not known yet lands under the key of the hash it has.
+    let fresh = UpstreamCache::new(dir.path().join("fresh"));
+    let (stored, found) = fresh.fetch_new(&url, dir.path()).unwrap();
+    assert_eq!(found, hash);
+    assert_eq!(stored, fresh.plain_path(&url, &hash));
     // `file:name` is relative to the recipe directory.
     cache
         .fetch(
@@ -526,5 +531,50 @@ fn a_recipe_with_a_git_upstream_builds_and_gets_its_tag_pinned() {
     assert_eq!(
         archive.packages().unwrap()[0].provides[0].to_string(),
         "binary(hello.sh)"
+    );
+}
+
+#[test]
+fn builds_are_reproducible() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let mut outputs = Vec::new();
+    for round in ["one", "two"] {
+        let out = dir.path().join(round);
+        let output = Command::new(BOULDER)
+            .args([
+                "build",
+                examples().join("greet").to_str().unwrap(),
+                "--host-root",
+                "--cache-dir",
+            ])
+            .arg(&cache)
+            .arg("-o")
+            .arg(&out)
+            .env("SOURCE_DATE_EPOCH", "1700000000")
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let mut files: Vec<(String, String)> = std::fs::read_dir(&out)
+            .unwrap()
+            .map(|entry| {
+                let path = entry.unwrap().path();
+                (
+                    path.file_name().unwrap().to_string_lossy().into_owned(),
+                    sha256_file(&path).unwrap(),
+                )
+            })
+            .collect();
+        files.sort();
+        outputs.push(files);
+    }
+    assert_eq!(outputs[0].len(), 6);
+    assert_eq!(
+        outputs[0], outputs[1],
+        "the same recipe and sources give the same bytes"
     );
 }

@@ -165,6 +165,12 @@ impl Daemon {
             Change::StateRemove { ids } => self.manager.state_remove(ids, options).await,
             Change::Repair => self.manager.repair(options).await,
             Change::CachePrune => self.manager.cache_prune(options).await,
+            Change::Download { .. } => {
+                return Err(RemoteError::Failed(
+                    "downloads go through the PackageKit interface or the update policy".into(),
+                )
+                .into());
+            }
             Change::BuildRoot {
                 directory,
                 packages,

@@ -80,7 +80,7 @@ impl Moss {
                     state: Some(switch.state),
                     previous: switch.previous,
                     plan: Some(plan),
-                    removed_states: Vec::new(),
+                    ..Outcome::default()
                 }),
             Err(error) => Err(error),
         };

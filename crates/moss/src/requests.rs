@@ -84,6 +84,12 @@ pub enum Change {
     Repair,
     /// Remove stored packages and files no state uses.
     CachePrune,
+    /// Download packages of the repositories into the cache and unpack them into the store
+    /// (nothing is installed): ready for a later install or sync.
+    Download {
+        /// Package ids (SHA-256) as the repositories list them.
+        ids: Vec<String>,
+    },
     /// Compose a build root: install packages into `directory` using this installation's
     /// repositories and store.
     BuildRoot {
@@ -111,6 +117,7 @@ impl Change {
             Self::StateRemove { .. } => "Remove states",
             Self::Repair => "Repair",
             Self::CachePrune => "Prune cache",
+            Self::Download { .. } => "Download",
             Self::BuildRoot { .. } => "Compose build root",
         }
     }
@@ -137,6 +144,9 @@ pub struct Outcome {
     pub previous: Option<u64>,
     /// States removed by a prune.
     pub removed_states: Vec<u64>,
+    /// Files a download left in the cache.
+    #[serde(default)]
+    pub files: Vec<String>,
 }
 
 impl Outcome {
@@ -162,7 +172,7 @@ impl Outcome {
             plan,
             state: Some(switch.state),
             previous: switch.previous,
-            removed_states: Vec::new(),
+            ..Self::default()
         }
     }
 
@@ -278,11 +288,46 @@ impl Moss {
                 )))
             }
             Change::CachePrune => Ok(Outcome::pruned(&self.collect_garbage().await?)),
+            Change::Download { ids } => self.download_ids(ids).await,
             Change::BuildRoot {
                 directory,
                 packages,
             } => self.compose_build_root(directory, packages).await,
         }
+    }
+
+    async fn download_ids(&self, ids: &[String]) -> Result<Outcome, EngineError> {
+        let available = self.available().await?;
+        let mut fetch = Vec::new();
+        for id in ids {
+            let package = available
+                .iter()
+                .find(|package| package.meta.hash.as_deref() == Some(id.as_str()))
+                .ok_or_else(|| {
+                    EngineError::Other(format!(
+                        "no repository offers package {id}; refresh the repositories"
+                    ))
+                })?;
+            fetch.push(crate::operations::Fetch {
+                id: id.clone(),
+                name: package.meta.name.clone(),
+                url: package.url.clone(),
+                size: package.meta.size,
+                repository: package.repository.clone(),
+            });
+        }
+        let downloaded = self.download(&fetch).await?;
+        let files = downloaded
+            .iter()
+            .map(|(path, _, _)| path.display().to_string())
+            .collect();
+        self.cancellation.check()?;
+        self.add_stones(downloaded).await?;
+        Ok(Outcome {
+            message: format!("{} packages downloaded and stored", fetch.len()),
+            files,
+            ..Outcome::default()
+        })
     }
 
     async fn execute_plan(

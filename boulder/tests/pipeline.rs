@@ -578,3 +578,101 @@ fn builds_are_reproducible() {
         "the same recipe and sources give the same bytes"
     );
 }
+
+/// Built for both ABIs with the host's gcc (`-m32 -nostdlib`: no 32-bit C library needed).
+const EMUL32_RECIPE: &str = r#"name        : tiny
+version     : 0.3
+release     : 1
+homepage    : https://example.invalid/tiny
+summary     : A libc-free library built for both ABIs
+description : |
+    Exercises the emul32 pipeline.
+license     : MPL-2.0
+toolchain   : gnu
+emul32      : true
+build       : |
+    printf 'int tiny(void) { return %%d; }\n' %(libsuffix)0 > tiny.c
+    %(cc) $CFLAGS -fPIC -nostdlib -shared -Wl,--build-id -Wl,-soname,libtiny.so.1 -o libtiny.so.1 tiny.c
+    printf 'prefix=/usr\nlibdir=%(libdir)\nName: tiny\nDescription: t\nVersion: 0.3\nLibs: -ltiny\n' > tiny.pc
+install     : |
+    install -Dm00755 libtiny.so.1 %(installroot)%(libdir)/libtiny.so.1
+    ln -s libtiny.so.1 %(installroot)%(libdir)/libtiny.so
+    install -Dm00644 tiny.pc %(installroot)%(libdir)/pkgconfig/tiny.pc
+profiles    :
+    - emul32:
+        environment: |
+            export TINY_PROFILE=emul32
+        install: |
+            install -Dm00755 libtiny.so.1 %(installroot)%(libdir)/libtiny.so.1
+            ln -s libtiny.so.1 %(installroot)%(libdir)/libtiny.so
+            install -Dm00644 tiny.pc %(installroot)%(libdir)/pkgconfig/tiny.pc
+            install -Dm00644 /dev/null %(installroot)%(datadir)/tiny/built-by-$TINY_PROFILE
+"#;
+
+#[test]
+fn emul32_builds_both_targets_into_32bit_packages() {
+    let dir = tempfile::tempdir().unwrap();
+    let recipe = dir.path().join("tiny");
+    std::fs::create_dir(&recipe).unwrap();
+    std::fs::write(recipe.join("stone.yaml"), EMUL32_RECIPE).unwrap();
+    let out = dir.path().join("out");
+    let (ok, _, stderr) = boulder(&[
+        "build",
+        recipe.to_str().unwrap(),
+        "--host-root",
+        "--cache-dir",
+        dir.path().join("cache").to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(ok, "{stderr}");
+    // emul32 runs first, then native.
+    let emul32 = stderr.find("==> emul32/x86_64 build").unwrap();
+    let native = stderr.find("==> x86_64 build").unwrap();
+    assert!(emul32 < native, "{stderr}");
+    let package = |name: &str| {
+        let archive =
+            stone::Archive::open(out.join(format!("{name}-0.3-1-1-x86_64.stone"))).unwrap();
+        let meta = archive.packages().unwrap().remove(0);
+        let files: Vec<String> = archive
+            .layouts()
+            .map(|l| l.entry.target().unwrap().to_owned())
+            .collect();
+        let provides: Vec<String> = meta.provides.iter().map(ToString::to_string).collect();
+        let depends: Vec<String> = meta.depends.iter().map(ToString::to_string).collect();
+        (files, provides, depends)
+    };
+    let (files, provides, _) = package("tiny");
+    assert_eq!(files, ["lib/libtiny.so.1", "share/tiny/built-by-emul32"]);
+    assert_eq!(provides, ["soname(libtiny.so.1(x86_64))"]);
+    let (files, provides, depends) = package("tiny-32bit");
+    assert_eq!(files, ["lib32/libtiny.so.1"]);
+    assert_eq!(provides, ["soname(libtiny.so.1(386))"]);
+    assert_eq!(depends, ["name(tiny)"]);
+    let (files, provides, depends) = package("tiny-32bit-devel");
+    assert_eq!(files, ["lib32/libtiny.so", "lib32/pkgconfig/tiny.pc"]);
+    assert_eq!(provides, ["pkgconfig32(tiny)"]);
+    assert_eq!(depends, ["name(tiny-32bit)", "name(tiny-devel)"]);
+    let (files, _, _) = package("tiny-32bit-dbginfo");
+    assert!(
+        files.len() == 1 && files[0].starts_with("lib32/debug/.build-id/"),
+        "{files:?}"
+    );
+    let (files, _, _) = package("tiny-dbginfo");
+    assert!(
+        files.len() == 1 && files[0].starts_with("lib/debug/.build-id/"),
+        "{files:?}"
+    );
+    // The manifest lists everything but the two dbginfo packages.
+    let manifest = stone::Archive::open(out.join("manifest.x86_64.bin")).unwrap();
+    let names: Vec<String> = manifest
+        .packages()
+        .unwrap()
+        .into_iter()
+        .map(|p| p.name)
+        .collect();
+    assert_eq!(
+        names,
+        ["tiny", "tiny-32bit", "tiny-32bit-devel", "tiny-devel"]
+    );
+}

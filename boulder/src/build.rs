@@ -2,6 +2,7 @@
 //! emit. Progress goes through [`Progress`]; this module never prints.
 
 use std::{
+    io::IsTerminal,
     path::{Path, PathBuf},
     time::{Duration, Instant, SystemTime},
 };
@@ -30,6 +31,8 @@ pub trait Progress {
     fn step_started(&self, step: &str);
     /// A line of output of a step.
     fn line(&self, step: &str, line: &str);
+    /// Something boulder itself says about a step (always shown).
+    fn note(&self, step: &str, message: &str);
     /// A step ended.
     fn step_finished(&self, step: &str, elapsed: Duration);
 }
@@ -85,7 +88,7 @@ pub enum BuildError {
         code: i32,
     },
     /// `%break_exit`.
-    #[error("stopped at the breakpoint in the {step} phase, line {line}")]
+    #[error("stopped at the breakpoint in the {step} step, line {line}")]
     Breakpoint {
         /// Phase.
         step: String,
@@ -179,6 +182,35 @@ struct Runner<'a> {
 }
 
 impl Runner<'_> {
+    /// Open a login shell in the container with the breakpoint profile, on our terminal.
+    fn breakpoint(
+        &self,
+        host_home: &Path,
+        home: &str,
+        workdir: &str,
+        profile: &str,
+    ) -> Result<(), BuildError> {
+        let profile_path = host_home.join(".profile");
+        std::fs::write(&profile_path, profile).map_err(io("writing", &profile_path))?;
+        let spec = ContainerSpec {
+            rootfs: self.rootfs.clone(),
+            binds: self.binds.clone(),
+            networking: self.networking,
+            workdir: PathBuf::from(workdir),
+            command: vec!["/usr/bin/bash".to_owned(), "--login".to_owned()],
+            env: vec![
+                ("HOME".to_owned(), home.to_owned()),
+                ("PATH".to_owned(), "/usr/bin:/usr/sbin".to_owned()),
+                (
+                    "TERM".to_owned(),
+                    std::env::var("TERM").unwrap_or_else(|_| "dumb".to_owned()),
+                ),
+            ],
+        };
+        container::run_interactive(&self.options.helper, &spec)?;
+        Ok(())
+    }
+
     fn timed<T>(
         &mut self,
         step: &str,
@@ -318,7 +350,7 @@ pub fn build(
         let pinned = crate::upstream::pin_git_refs(&text, &pins);
         std::fs::write(&loaded.path, pinned).map_err(io("pinning git refs in", &loaded.path))?;
         for (url, git_ref, commit) in &pins {
-            progress.line(
+            progress.note(
                 "fetch",
                 &format!("pinned {url} {git_ref} to {commit} in the recipe"),
             );
@@ -396,19 +428,28 @@ pub fn build(
                             };
                             runner.run_script(&step, script, workdir, &job.build_dir)?;
                         }
-                        Command::Break { exit: true, line } => {
-                            return Err(BuildError::Breakpoint {
-                                step: step.clone(),
-                                line: *line,
-                            });
-                        }
-                        Command::Break { exit: false, line } => {
-                            runner.progress.line(
-                                &step,
-                                &format!(
-                                    "breakpoint at line {line} (non-interactive build: continuing)"
-                                ),
-                            );
+                        Command::Break { exit, line } => {
+                            let interactive = std::io::stdin().is_terminal();
+                            if interactive {
+                                let profile = phase.breakpoint_profile.clone().unwrap_or_default();
+                                runner.breakpoint(
+                                    &build_dir.join(&job.target),
+                                    &job.build_dir,
+                                    &job.work_dir,
+                                    &profile,
+                                )?;
+                            } else {
+                                runner.progress.note(
+                                    &step,
+                                    &format!("breakpoint at line {line}: no terminal, so no shell"),
+                                );
+                            }
+                            if *exit {
+                                return Err(BuildError::Breakpoint {
+                                    step: step.clone(),
+                                    line: *line,
+                                });
+                            }
                         }
                     }
                 }

@@ -120,6 +120,24 @@ pub fn run(
     Ok(exit_code(status))
 }
 
+/// Run a command in a container on the caller's terminal (stdin, stdout and stderr inherited):
+/// the shell opened at a breakpoint.
+pub fn run_interactive(helper: &Path, spec: &ContainerSpec) -> Result<i32, ContainerError> {
+    let spawn_error = |source| ContainerError::Spawn {
+        helper: helper.to_path_buf(),
+        source,
+    };
+    let spec_file = tempfile::NamedTempFile::new().map_err(spawn_error)?;
+    serde_json::to_writer(spec_file.as_file(), spec)
+        .map_err(|error| ContainerError::Setup(error.to_string()))?;
+    let status = Command::new(helper)
+        .arg(STAGE_ENTER)
+        .arg(spec_file.path())
+        .status()
+        .map_err(spawn_error)?;
+    Ok(exit_code(status))
+}
+
 fn exit_code(status: std::process::ExitStatus) -> i32 {
     use std::os::unix::process::ExitStatusExt;
     status

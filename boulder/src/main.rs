@@ -307,6 +307,10 @@ impl Progress for Terminal {
         }
     }
 
+    fn note(&self, step: &str, message: &str) {
+        let _ = writeln!(std::io::stderr(), "    [{step}] {message}");
+    }
+
     fn step_finished(&self, step: &str, elapsed: Duration) {
         let _ = writeln!(
             std::io::stderr(),

@@ -51,6 +51,8 @@ pub struct Phase {
     pub name: String,
     /// The commands: full scripts, or breakpoints.
     pub commands: Vec<Command>,
+    /// For phases with breakpoints: the `.profile` of the shell opened at them.
+    pub breakpoint_profile: Option<String>,
 }
 
 /// One job: a target at a PGO stage.
@@ -258,6 +260,7 @@ pub fn jobs(
             .expand(&prepare_script(recipe))
             .map_err(error("prepare"))?;
         let mut phases = vec![Phase {
+            breakpoint_profile: None,
             name: "prepare".to_owned(),
             commands: vec![Command::Run(format!(
                 "#!/usr/bin/env bash\nset -o errexit -o nounset -o pipefail\ncd \"{build_dir}\"\n{}",
@@ -270,7 +273,7 @@ pub fn jobs(
             };
             let expansion = env.expand(&body).map_err(error(name))?;
             dependencies.extend(expansion.dependencies);
-            let commands = expansion
+            let commands: Vec<Command> = expansion
                 .commands
                 .into_iter()
                 .map(|command| match command {
@@ -278,9 +281,14 @@ pub fn jobs(
                     other => other,
                 })
                 .collect();
+            let breakpoint_profile = commands
+                .iter()
+                .any(|command| matches!(command, Command::Break { .. }))
+                .then(|| breakpoint_profile(&env, &prefix, &environment));
             phases.push(Phase {
                 name: name.to_owned(),
                 commands,
+                breakpoint_profile,
             });
         }
         jobs.push(Job {
@@ -292,6 +300,47 @@ pub fn jobs(
         });
     }
     Ok((jobs, dependencies))
+}
+
+/// The `.profile` of the shell opened at a breakpoint: the phase prefix without its shebang,
+/// shell options and `TERM`, the recipe environment, every action as an exported function
+/// `a_<name>` and every definition as an exported variable `d_<name>`.
+pub fn breakpoint_profile(env: &ScriptEnv, prefix: &str, environment: &str) -> String {
+    let mut profile: String = prefix
+        .lines()
+        .filter(|line| {
+            let line = line.trim_start();
+            !(line.starts_with("#!")
+                || line.starts_with("set -")
+                || line.starts_with("export TERM="))
+        })
+        .map(|line| format!("{line}\n"))
+        .collect();
+    profile.push_str(environment);
+    profile.push('\n');
+    let mut actions: Vec<_> = env.actions().keys().collect();
+    actions.sort();
+    for name in actions {
+        if let Ok(expansion) = env.expand(&format!("%{name}")) {
+            profile.push_str(&format!(
+                "a_{name}() {{\n{}\n}}\nexport -f a_{name}\n",
+                run_text(&expansion.commands)
+            ));
+        }
+    }
+    let mut definitions: Vec<_> = env.definitions().keys().collect();
+    definitions.sort();
+    for name in definitions {
+        if let Ok(value) = env.expand_text(&format!("%({name})")) {
+            let quoted = value
+                .replace('\\', "\\\\")
+                .replace('"', "\\\"")
+                .replace('$', "\\$")
+                .replace('`', "\\`");
+            profile.push_str(&format!("export d_{name}=\"{quoted}\"\n"));
+        }
+    }
+    profile
 }
 
 fn run_text(commands: &[Command]) -> String {

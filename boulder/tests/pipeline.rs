@@ -522,6 +522,10 @@ fn a_recipe_with_a_git_upstream_builds_and_gets_its_tag_pinned() {
     assert!(ok, "{stderr}");
     let text = std::fs::read_to_string(recipe_dir.join("stone.yaml")).unwrap();
     assert!(text.contains(&format!(" : {commit} # v2\n")), "{text}");
+    assert!(
+        stderr.contains(&format!("pinned file://{} v2 to {commit}", repo.display())),
+        "{stderr}"
+    );
     let archive = stone::Archive::open(out.join("hello-git-2-1-1-x86_64.stone")).unwrap();
     let targets: Vec<String> = archive
         .layouts()
@@ -674,5 +678,73 @@ fn emul32_builds_both_targets_into_32bit_packages() {
     assert_eq!(
         names,
         ["tiny", "tiny-32bit", "tiny-32bit-devel", "tiny-devel"]
+    );
+}
+
+#[test]
+fn breakpoints_open_a_shell_on_a_terminal_and_are_logged_otherwise() {
+    let dir = tempfile::tempdir().unwrap();
+    let recipe = dir.path().join("bp");
+    std::fs::create_dir(&recipe).unwrap();
+    let write = |breakpoint: &str| {
+        std::fs::write(
+            recipe.join("stone.yaml"),
+            format!(
+                "name: bp\nversion: 1\nrelease: 1\nhomepage: https://example.invalid\nlicense: MIT\ntoolchain: gnu\n\
+                 install: |\n    mkdir -p %(installroot)/usr/share/bp\n    {breakpoint}\n    test -f %(installroot)/usr/share/bp/from-shell\n"
+            ),
+        )
+        .unwrap();
+    };
+    let cache = dir.path().join("cache");
+    let args = |out: &str| {
+        format!(
+            "{BOULDER} build {} --host-root --cache-dir {} -o {}",
+            recipe.display(),
+            cache.display(),
+            dir.path().join(out).display()
+        )
+    };
+    // On a terminal (a pty from `script`) the shell reads our commands: it sees the exported
+    // definitions and actions, and what it creates is there when the phase goes on.
+    write("%break_continue");
+    let mut child = Command::new("script")
+        .args(["-qec", &args("tty"), "/dev/null"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("script (util-linux) runs the build on a pty");
+    let mut stdin = child.stdin.take().unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    use std::io::Write;
+    stdin
+        .write_all(b"echo \"$d_libdir\" > /mason/install/usr/share/bp/from-shell; type a_make_install | head -2; exit\n")
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{text}");
+    assert!(text.contains("a_make_install is a function"), "{text}");
+    let archive = stone::Archive::open(dir.path().join("tty/bp-1-1-1-x86_64.stone")).unwrap();
+    let files: Vec<String> = archive
+        .layouts()
+        .map(|l| l.entry.target().unwrap().to_owned())
+        .collect();
+    assert_eq!(files, ["share/bp/from-shell"]);
+
+    // Without a terminal the breakpoint is logged; the phase goes on (and fails here, since no
+    // shell made the file).
+    let (ok, _, stderr) = boulder(&args("plain").split(' ').skip(1).collect::<Vec<_>>());
+    assert!(!ok);
+    assert!(
+        stderr.contains("breakpoint at line 2: no terminal"),
+        "{stderr}"
+    );
+    write("%break_exit");
+    let (ok, _, stderr) = boulder(&args("exit").split(' ').skip(1).collect::<Vec<_>>());
+    assert!(!ok);
+    assert!(
+        stderr.contains("stopped at the breakpoint in the x86_64 install step, line 2"),
+        "{stderr}"
     );
 }

@@ -337,3 +337,76 @@ fn jobs_have_pgo_stages_prepare_scripts_and_root_packages() {
         );
     }
 }
+
+#[test]
+fn control_kdl_prepends_appends_and_overrides() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("stone.yaml"),
+        format!(
+            "{MINIMAL}builddeps:\n  - pkgconfig(a)\nsetup: '%configure'\nbuild: '%make'\nrundeps:\n  - x\n\
+             profiles:\n  - emul32:\n      install: echo 32\npackages:\n  - '%(name)-devel':\n      rundeps:\n        - y\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("control.kdl"),
+        r#"override {
+    build "make -j1"
+}
+append {
+    setup "echo after"
+    builddeps {
+        "pkgconfig(b)"
+    }
+    rundeps {
+        z
+    }
+    profiles {
+        emul32 {
+            install "echo more"
+        }
+    }
+    packages {
+        "%(name)-devel" {
+            conflicts {
+                old-devel
+            }
+        }
+    }
+}
+prepend {
+    setup "echo before"
+    build "never seen: override comes last"
+}
+"#,
+    )
+    .unwrap();
+    let recipe = Recipe::load(dir.path()).unwrap().recipe;
+    assert_eq!(
+        recipe.build.setup.as_deref(),
+        Some("echo before\n%configure\necho after")
+    );
+    assert_eq!(recipe.build.build.as_deref(), Some("make -j1"));
+    assert_eq!(recipe.build.builddeps, ["pkgconfig(a)", "pkgconfig(b)"]);
+    assert_eq!(recipe.package.rundeps, ["x", "z"]);
+    assert_eq!(
+        recipe.profiles[0].1.install.as_deref(),
+        Some("echo 32\necho more")
+    );
+    assert_eq!(recipe.packages[0].1.conflicts, ["old-devel"]);
+
+    std::fs::write(
+        dir.path().join("control.kdl"),
+        "append {\n    packages {\n        nosuch {\n        }\n    }\n}\n",
+    )
+    .unwrap();
+    let error = Recipe::load(dir.path()).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "{}:3:9: the recipe has no package `nosuch`",
+            dir.path().join("control.kdl").display()
+        )
+    );
+}

@@ -4,6 +4,7 @@
 //! with its [`Warning`]s (unknown keys, legacy `yes`/`no` booleans, ...). Errors carry the file,
 //! line and column.
 
+mod control;
 mod parse;
 
 use std::{
@@ -315,7 +316,8 @@ pub struct Loaded {
 }
 
 impl Recipe {
-    /// Read a recipe file; a directory means its `stone.yaml`.
+    /// Read a recipe file; a directory means its `stone.yaml`. A `control.kdl` beside it is
+    /// applied.
     pub fn load(path: impl AsRef<Path>) -> Result<Loaded, RecipeError> {
         let mut path = path.as_ref().to_path_buf();
         if path.is_dir() {
@@ -325,7 +327,15 @@ impl Recipe {
             path: path.clone(),
             source,
         })?;
-        let (recipe, warnings) = Self::parse(&text, &path)?;
+        let (mut recipe, warnings) = Self::parse(&text, &path)?;
+        let control = path.with_file_name("control.kdl");
+        if control.exists() {
+            let text = std::fs::read_to_string(&control).map_err(|source| RecipeError::Read {
+                path: control.clone(),
+                source,
+            })?;
+            control::apply(&mut recipe, &text, &control)?;
+        }
         Ok(Loaded {
             recipe,
             warnings,

@@ -145,27 +145,17 @@ fn exit_code(status: std::process::ExitStatus) -> i32 {
         .unwrap_or_else(|| 128 + status.signal().unwrap_or(0))
 }
 
-/// Handle the helper stages. Returns `Some(exit code)` when `args` selected one (the caller
-/// exits with it), `None` for a normal invocation.
-pub fn dispatch(args: &[String]) -> Option<i32> {
+/// Handle the helper stages. Returns `Some(result)` when `args` selected one: the exit code
+/// to exit with, or a setup failure for the caller to report on stderr (which the parent reads
+/// line by line and shows with the step) before exiting with 125.
+pub fn dispatch(args: &[String]) -> Option<Result<i32, String>> {
     let stage = args.get(1)?;
     let spec_path = args.get(2)?;
-    let result = match stage.as_str() {
-        STAGE_ENTER => read_spec(spec_path).and_then(|spec| enter(&spec, spec_path)),
-        STAGE_INIT => read_spec(spec_path).and_then(|spec| init(&spec)),
-        _ => return None,
-    };
-    Some(result.unwrap_or_else(|message| {
-        // The parent reads our stderr line by line and shows it with the phase.
-        #[expect(
-            clippy::print_stderr,
-            reason = "the helper's only channel to the parent"
-        )]
-        {
-            eprintln!("boulder container: {message}");
-        }
-        125
-    }))
+    match stage.as_str() {
+        STAGE_ENTER => Some(read_spec(spec_path).and_then(|spec| enter(&spec, spec_path))),
+        STAGE_INIT => Some(read_spec(spec_path).and_then(|spec| init(&spec))),
+        _ => None,
+    }
 }
 
 fn read_spec(path: &str) -> Result<ContainerSpec, String> {

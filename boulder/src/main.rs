@@ -121,8 +121,13 @@ enum RecipeCommand {
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
     // The container helper stages must run before anything else starts a thread.
-    if let Some(code) = boulder::container::dispatch(&args) {
-        return ExitCode::from(u8::try_from(code).unwrap_or(1));
+    match boulder::container::dispatch(&args) {
+        Some(Ok(code)) => return ExitCode::from(u8::try_from(code).unwrap_or(1)),
+        Some(Err(message)) => {
+            let _ = writeln!(std::io::stderr(), "boulder container: {message}");
+            return ExitCode::from(125);
+        }
+        None => {}
     }
     let cli = Cli::parse();
     match run(cli) {

@@ -380,6 +380,27 @@ async fn a_failing_system_trigger_is_reported_and_recorded_on_the_state() {
         issues[0].system && issues[0].problem.contains("have not completed"),
         "{issues:?}"
     );
+    // The next transaction changes nothing they watch, yet runs every matching system trigger:
+    // `/etc` and `/var` were not known to match the previous state.
+    root.apply(&["tools", "content", "triggers"]).await.unwrap();
+    let system: Vec<(String, bool)> = root
+        .moss
+        .trigger_runs(2)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|run| run.scope == Scope::System)
+        .map(|run| (run.trigger, run.success))
+        .collect();
+    assert_eq!(
+        system,
+        [
+            ("systemd_sysusers".to_owned(), true),
+            ("systemd_tmpfiles".to_owned(), true),
+            ("glibc_ldconfig".to_owned(), true)
+        ]
+    );
+    assert!(root.moss.verify().await.unwrap().is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,9 +4,11 @@
 //! rebuilt) each time, so its caches must be made again. System triggers match what changed
 //! between the previous state and the new one (added, changed and removed paths): their work
 //! lives in `/etc` and `/var`, which persist, so re-running them for an unrelated package is
-//! waste (upstream runs them all on every transaction). Everything runs them over the whole
-//! state when there is no previous state, and on `regenerate_system` (`moss state verify --fix`
-//! after `/etc` or `/var` was lost).
+//! waste (upstream runs them all on every transaction). That holds only while `/etc` and `/var`
+//! are known to match the previous state (the stamp names it): after a failed or interrupted
+//! run, the next transaction runs every system trigger the new state matches. So does the first
+//! transaction, and `regenerate_system` (`moss state verify --fix` after `/etc` or `/var` was
+//! lost).
 
 use std::{
     collections::BTreeSet,
@@ -70,9 +72,14 @@ impl Moss {
             return Ok(PendingSystem::default());
         }
         let new = self.tree_of(target).await?;
+        // Only what changed, when `/etc` and `/var` are known to match the previous state;
+        // otherwise (a failed or interrupted run, a first install) everything the state matches.
+        let stamped = fs::read_to_string(system_stamp(&paths.root))
+            .ok()
+            .and_then(|text| text.trim().parse::<u64>().ok());
         let old = match previous {
-            Some(previous) => Some(self.state_tree(previous).await?),
-            None => None,
+            Some(previous) if stamped == Some(previous) => self.state_tree(previous).await.ok(),
+            _ => None,
         };
         let changed = changed_paths(old.as_ref(), &new);
         let system_plan = plan(

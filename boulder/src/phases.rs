@@ -33,8 +33,10 @@ pub enum PhaseError {
     #[error(transparent)]
     Tuning(#[from] TuningError),
     /// A script did not expand.
-    #[error("{target} {phase} phase: {source}")]
+    #[error("{}{target} {phase} phase: {source}", recipe_line.map(|line| format!("line {line} of the recipe: ")).unwrap_or_default())]
     Script {
+        /// The recipe line of the error, when the script came from the recipe.
+        recipe_line: Option<u64>,
         /// Target.
         target: String,
         /// Phase.
@@ -225,7 +227,11 @@ pub fn jobs(
         let error = |phase: &str| {
             let target = target.to_owned();
             let phase = phase.to_owned();
-            move |source| PhaseError::Script {
+            let first_line = build.lines.get(&phase).copied();
+            move |source: ScriptError| PhaseError::Script {
+                recipe_line: first_line
+                    .zip(source.line())
+                    .map(|(first, line)| first + line as u64 - 1),
                 target,
                 phase,
                 source: Box::new(source),

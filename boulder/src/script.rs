@@ -87,6 +87,19 @@ pub enum ScriptError {
     },
 }
 
+impl ScriptError {
+    /// The line in the expanded script, when the error has one.
+    pub fn line(&self) -> Option<usize> {
+        match self {
+            ScriptError::UnknownAction { line, .. }
+            | ScriptError::UnknownDefinition { line, .. }
+            | ScriptError::UnknownBuiltin { line, .. }
+            | ScriptError::BuiltinAtTopLevel { line, .. } => Some(*line),
+            ScriptError::TooDeep { .. } => None,
+        }
+    }
+}
+
 fn context(stack: &[String]) -> String {
     if stack.is_empty() {
         String::new()

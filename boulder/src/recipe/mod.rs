@@ -77,6 +77,10 @@ pub struct Build {
     pub builddeps: Vec<String>,
     /// Packages installed into the build root for the check phase.
     pub checkdeps: Vec<String>,
+    /// The file line where each phase script's first line is (`setup`, `build`, ...), so that
+    /// script errors can name a line of the recipe.
+    #[serde(skip)]
+    pub lines: std::collections::BTreeMap<String, u64>,
 }
 
 /// A package section (root package or one `packages` entry).
@@ -376,6 +380,14 @@ impl Recipe {
             environment: pick(&profile.environment, &self.build.environment),
             builddeps: profile.builddeps.clone(),
             checkdeps: profile.checkdeps.clone(),
+            lines: self
+                .build
+                .lines
+                .iter()
+                .filter(|(phase, _)| !profile.lines.contains_key(*phase))
+                .chain(&profile.lines)
+                .map(|(phase, line)| (phase.clone(), *line))
+                .collect(),
         }
     }
 

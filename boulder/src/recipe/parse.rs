@@ -386,6 +386,16 @@ impl Parser<'_> {
             environment,
             builddeps: self.strings(entries, "builddeps")?,
             checkdeps: self.strings(entries, "checkdeps")?,
+            lines: ["setup", "build", "install", "check", "workload", "environment"]
+                .into_iter()
+                .filter_map(|phase| {
+                    let node = Self::get(entries, phase)?;
+                    // A block scalar (`|`, `>`) starts on the line after its indicator.
+                    let block = node.raw.as_deref().is_some_and(|raw| raw.trim_start().starts_with(['|', '>']))
+                        || matches!(&node.value, Value::Str(text) if text.ends_with('\n') && node.raw.is_none());
+                    Some((phase.to_owned(), node.mark.line + u64::from(block)))
+                })
+                .collect(),
         })
     }
 

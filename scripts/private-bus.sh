@@ -40,7 +40,6 @@ start)
     <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Properties"/>
   </policy>
   <include ignore_missing="yes">/usr/share/dbus-1/system.d/org.freedesktop.PolicyKit1.conf</include>
-  <include ignore_missing="yes">/etc/dbus-1/system.d/org.freedesktop.PackageKit.conf</include>
   <includedir>$directory/system.d</includedir>
 </busconfig>
 XML

@@ -7,6 +7,7 @@ mod daemon;
 mod history;
 mod inhibit;
 mod manager;
+mod packagekit;
 mod progress;
 mod transaction;
 mod worker;
@@ -35,6 +36,13 @@ struct Arguments {
     /// Exit after this many idle seconds (overrides the configuration; 0: never).
     #[arg(long, value_name = "SECONDS")]
     idle_exit: Option<u64>,
+    /// Do not serve `org.freedesktop.PackageKit` (leave it to a real packagekitd).
+    #[arg(long)]
+    no_packagekit: bool,
+    /// Apply a prepared offline update (`/system-update`) and exit: the boot-time step of
+    /// PackageKit's offline updates.
+    #[arg(long)]
+    offline_update: bool,
 }
 
 fn main() -> ExitCode {
@@ -107,6 +115,9 @@ async fn run(
     let moss = Moss::open(&root, reporter.clone())
         .await
         .with_context(|| format!("cannot open the installation at {}", root.display()))?;
+    if arguments.offline_update {
+        return offline_update(&moss, &root).await;
+    }
     let history = History::new(&root).with_context(|| {
         format!(
             "cannot create the daemon's history under {}",
@@ -145,6 +156,9 @@ async fn run(
             )
         })?;
     tracing::info!(root = %root.display(), "serving {}", moss_proto::BUS_NAME);
+    if !arguments.no_packagekit {
+        packagekit::serve(daemon.clone(), &connection).await;
+    }
 
     // The worker runs on this task, not a spawned one: some engine futures (downloads) are not
     // provably `Send`, and nothing else needs to run it.
@@ -164,6 +178,27 @@ async fn run(
     tokio::join!(worker::run(daemon.clone()), stop);
     daemon.moss.database().close().await;
     Ok(())
+}
+
+/// The boot-time step of an offline update: apply the prepared update when `/system-update`
+/// asks for it, record the results, and exit.
+async fn offline_update(moss: &Moss, root: &std::path::Path) -> anyhow::Result<()> {
+    if std::fs::symlink_metadata(root.join("system-update")).is_err() {
+        tracing::info!("no offline update was triggered");
+        moss.database().close().await;
+        return Ok(());
+    }
+    let result = packagekit::offline::apply(moss, root).await;
+    moss.database().close().await;
+    match result {
+        Ok(message) => {
+            tracing::info!("offline update applied: {message}");
+            Ok(())
+        }
+        Err(message) => {
+            anyhow::bail!("the offline update failed (the system is unchanged): {message}")
+        }
+    }
 }
 
 /// Resolves when no transaction is pending and no call came for the configured time.

@@ -341,7 +341,6 @@ fn bus_config(socket: &Path, policy_dir: &Path) -> String {
     <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Monitoring"/>
   </policy>
   <include ignore_missing="yes">/usr/share/dbus-1/system.d/org.freedesktop.PolicyKit1.conf</include>
-  <include ignore_missing="yes">/etc/dbus-1/system.d/org.freedesktop.PackageKit.conf</include>
   <includedir>{policy}</includedir>
 </busconfig>
 "#,

@@ -12,7 +12,7 @@ use std::{
 
 use crate::{
     macros::Macros,
-    recipe::{PackageDefinition, Recipe},
+    recipe::{PackageDefinition, PathKind, Recipe},
 };
 
 /// A package the build may emit.
@@ -39,8 +39,8 @@ pub struct PackageSpec {
 pub struct PackageSet {
     /// Packages in the order they were first defined.
     pub packages: Vec<PackageSpec>,
-    /// (pattern, package index), lowest priority first.
-    rules: Vec<(String, usize)>,
+    /// (pattern, kind, package index), lowest priority first.
+    rules: Vec<(String, PathKind, usize)>,
 }
 
 /// Expand the only macros allowed in package sections: `%(name)`, `%(version)`, `%(release)`.
@@ -151,17 +151,40 @@ impl PackageSet {
             }
         };
         for rule in &definition.paths {
-            self.rules.push((expand(&rule.pattern), index));
+            self.rules.push((expand(&rule.pattern), rule.kind, index));
         }
     }
 
-    /// The package a path (`/usr/...`) goes to: the last matching rule.
+    /// The package a path (`/usr/...`) goes to: the last matching rule, whatever its kind.
     pub fn package_for(&self, path: &str) -> Option<&PackageSpec> {
         self.rules
             .iter()
             .rev()
-            .find(|(pattern, _)| rule_matches(pattern, path))
-            .map(|(_, index)| &self.packages[*index])
+            .find(|(pattern, _, _)| rule_matches(pattern, path))
+            .map(|(_, _, index)| &self.packages[*index])
+    }
+
+    /// The package an installed entry goes to: the last matching rule whose kind fits the entry
+    /// (`exe`: an executable regular file, `symlink`, `special`: device, fifo or socket). Upstream
+    /// parses these kinds but ignores them (spec §7.8).
+    pub fn package_for_entry(&self, entry: &InstalledEntry) -> Option<&PackageSpec> {
+        let fits = |kind: PathKind| match kind {
+            PathKind::Any => true,
+            PathKind::Exe => matches!(entry.kind, EntryKind::Regular(_)) && entry.mode & 0o111 != 0,
+            PathKind::Symlink => matches!(entry.kind, EntryKind::Symlink(_)),
+            PathKind::Special => matches!(
+                entry.kind,
+                EntryKind::CharDevice
+                    | EntryKind::BlockDevice
+                    | EntryKind::Fifo
+                    | EntryKind::Socket
+            ),
+        };
+        self.rules
+            .iter()
+            .rev()
+            .find(|(pattern, kind, _)| fits(*kind) && rule_matches(pattern, &entry.path))
+            .map(|(_, _, index)| &self.packages[*index])
     }
 
     /// Look a package up by name.

@@ -89,7 +89,7 @@ pub fn assemble(
             continue;
         }
         let spec = set
-            .package_for(&entry.path)
+            .package_for_entry(entry)
             .ok_or_else(|| EmitError::Unrouted(entry.path.clone()))?;
         let bucket = buckets
             .entry(spec.name.clone())

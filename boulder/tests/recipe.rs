@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use boulder::{
-    collect::{PackageSet, rule_matches},
+    collect::{EntryKind, InstalledEntry, PackageSet, rule_matches},
     macros::{Family, Macros},
     recipe::{Recipe, RecipeError, TuningSetting, Upstream},
     script::{Command, ScriptEnv, ScriptError},
@@ -266,6 +266,43 @@ fn split_rules_follow_the_spec_examples() {
     ));
     assert!(rule_matches("/usr/lib/lib[a-c]*.so", "/usr/lib/libb.so"));
     assert!(!rule_matches("/usr/lib/lib[!a-c]*.so", "/usr/lib/libb.so"));
+    // Path kinds: a `symlink` rule takes only symlinks, an `exe` rule only executables.
+    let (recipe, _) = parse(&format!(
+        "{MINIMAL}packages:\n  - '%(name)-links':\n      paths:\n        - /usr/bin/*: symlink\n  - '%(name)-tools':\n      paths:\n        - /usr/libexec/*: exe\n"
+    ))
+    .unwrap();
+    let set = PackageSet::new(&recipe, &Macros::builtin().unwrap(), &["x86_64".to_owned()]);
+    let entry = |path: &str, mode: u32, kind: EntryKind| InstalledEntry {
+        path: path.into(),
+        host_path: Default::default(),
+        mode,
+        kind,
+    };
+    let route = |entry: InstalledEntry| set.package_for_entry(&entry).unwrap().name.clone();
+    assert_eq!(
+        route(entry(
+            "/usr/bin/a",
+            0o120777,
+            EntryKind::Symlink("b".into())
+        )),
+        "demo-links"
+    );
+    assert_eq!(
+        route(entry("/usr/bin/b", 0o100755, EntryKind::Regular(1))),
+        "demo"
+    );
+    assert_eq!(
+        route(entry(
+            "/usr/libexec/helper",
+            0o100755,
+            EntryKind::Regular(1)
+        )),
+        "demo-tools"
+    );
+    assert_eq!(
+        route(entry("/usr/libexec/data", 0o100644, EntryKind::Regular(1))),
+        "demo"
+    );
 }
 
 #[test]

@@ -5,7 +5,6 @@
 //! recipe rule always beats a template.
 
 use std::{
-    collections::BTreeSet,
     os::unix::fs::{FileTypeExt, MetadataExt},
     path::{Path, PathBuf},
 };
@@ -360,15 +359,4 @@ fn walk_dir(dir: &Path, prefix: &str, out: &mut Vec<InstalledEntry>) -> std::io:
         });
     }
     Ok(())
-}
-
-/// The names of the packages that a list of paths would produce (dbginfo included).
-pub fn names_for_paths<'a>(
-    set: &PackageSet,
-    paths: impl IntoIterator<Item = &'a str>,
-) -> BTreeSet<String> {
-    paths
-        .into_iter()
-        .filter_map(|path| set.package_for(path).map(|package| package.name.clone()))
-        .collect()
 }

@@ -5,11 +5,7 @@
 //! scoring well-known files; name and version come from the URL. No network look-ups beyond
 //! the download itself.
 
-use std::{
-    collections::BTreeSet,
-    path::{Path, PathBuf},
-    process::Command,
-};
+use std::{collections::BTreeSet, path::Path, process::Command};
 
 use regex::Regex;
 
@@ -293,9 +289,4 @@ fn render(
         }
     }
     text
-}
-
-/// Where `recipe new` writes a draft for `source` when given a directory.
-pub fn default_output(dir: &Path) -> PathBuf {
-    dir.join("stone.yaml")
 }

@@ -8,6 +8,7 @@
 pub mod enums;
 pub mod offline;
 mod roles;
+mod runner;
 mod transaction;
 
 use std::{

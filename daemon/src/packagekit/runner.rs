@@ -1,0 +1,396 @@
+//! Carrying out a PackageKit role after its method replied: queries from the engine, changes
+//! through the mossd worker, and the signals that report them.
+
+use std::{
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use moss::requests::{Change, Outcome};
+use zbus::{Connection, object_server::SignalEmitter};
+
+use super::{
+    Shared, TRANSACTION_INTERFACE,
+    enums::{error, exit, info, status},
+    roles::{self, Emit, Failure},
+    transaction::{PkState, PkTransaction},
+};
+use crate::{authority::Caller, daemon::Work};
+
+/// Carries a role out after the method replied.
+#[derive(Debug, Clone)]
+pub(super) struct Runner {
+    pub(super) shared: Arc<Shared>,
+    pub(super) path: String,
+    pub(super) state: Arc<Mutex<PkState>>,
+    pub(super) role: u32,
+}
+
+impl Runner {
+    fn connection(&self) -> Connection {
+        self.shared.daemon.connection().clone()
+    }
+
+    async fn emit<B>(&self, signal: &str, body: &B)
+    where
+        B: serde::Serialize + zbus::wire::DynamicType,
+    {
+        if let Ok(emitter) = SignalEmitter::new(&self.connection(), self.path.as_str()) {
+            let _ = emitter.emit(TRANSACTION_INTERFACE, signal, body).await;
+        }
+    }
+
+    async fn set(&self, change: impl FnOnce(&mut PkState)) {
+        change(
+            &mut self
+                .state
+                .lock()
+                .unwrap_or_else(|poison| poison.into_inner()),
+        );
+        let connection = self.connection();
+        if let Ok(reference) = connection
+            .object_server()
+            .interface::<_, PkTransaction>(self.path.as_str())
+            .await
+        {
+            let object = reference.get().await;
+            let emitter = reference.signal_emitter();
+            let _ = object.role_changed(emitter).await;
+            let _ = object.status_changed(emitter).await;
+            let _ = object.percentage_changed(emitter).await;
+            let _ = object.allow_cancel_changed(emitter).await;
+            let _ = object.last_package_changed(emitter).await;
+        }
+    }
+
+    async fn send(&self, emits: &[Emit]) {
+        for item in emits {
+            match item {
+                Emit::Package(kind, id, summary) => {
+                    self.state
+                        .lock()
+                        .unwrap_or_else(|poison| poison.into_inner())
+                        .last_package = id.clone();
+                    self.emit("Package", &(*kind, id.as_str(), summary.as_str()))
+                        .await;
+                }
+                Emit::Details { .. } => {
+                    self.emit("Details", &(roles::details_map(item),)).await;
+                }
+                Emit::Files(id, files) => self.emit("Files", &(id.as_str(), files)).await,
+                Emit::RepoDetail(id, description, enabled) => {
+                    self.emit("RepoDetail", &(id.as_str(), description.as_str(), *enabled))
+                        .await;
+                }
+                Emit::UpdateDetail(id, old, url, text) => {
+                    let updates: Vec<&str> = if old.is_empty() { vec![] } else { vec![old] };
+                    let urls: Vec<&str> = if url.is_empty() { vec![] } else { vec![url] };
+                    let none: Vec<&str> = Vec::new();
+                    self.emit(
+                        "UpdateDetail",
+                        &(
+                            id.as_str(),
+                            updates,
+                            none.clone(),
+                            urls,
+                            none.clone(),
+                            none,
+                            1u32,
+                            text.as_str(),
+                            "",
+                            1u32,
+                            "",
+                            "",
+                        ),
+                    )
+                    .await;
+                }
+            }
+        }
+    }
+
+    /// End the transaction: an error (if any), `Finished`, then `Destroy` and removal.
+    pub(super) async fn finish(&self, result: Result<(), Failure>) {
+        let (exit_code, runtime) = {
+            let mut state = self
+                .state
+                .lock()
+                .unwrap_or_else(|poison| poison.into_inner());
+            state.finished = true;
+            let runtime = u32::try_from(state.created.elapsed().as_millis()).unwrap_or(u32::MAX);
+            let code = match &result {
+                Ok(()) => exit::SUCCESS,
+                Err((error::TRANSACTION_CANCELLED, _)) => exit::CANCELLED,
+                Err(_) => exit::FAILED,
+            };
+            (code, runtime)
+        };
+        if let Err((code, message)) = &result {
+            self.emit("ErrorCode", &(*code, message.as_str())).await;
+        } else {
+            self.shared
+                .last_action
+                .lock()
+                .unwrap_or_else(|poison| poison.into_inner())
+                .insert(self.role, Instant::now());
+        }
+        self.set(|state| {
+            state.status = status::FINISHED;
+            state.percentage = 100;
+            state.allow_cancel = false;
+        })
+        .await;
+        self.emit("Finished", &(exit_code, runtime)).await;
+        self.shared
+            .active
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .retain(|path| path != &self.path);
+        let connection = self.connection();
+        self.shared.list_changed(&connection).await;
+        let runner = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            runner.emit("Destroy", &()).await;
+            let _ = runner
+                .connection()
+                .object_server()
+                .remove::<PkTransaction, _>(runner.path.as_str())
+                .await;
+        });
+    }
+
+    /// A query role.
+    pub(super) fn query(self, bits: u64, values: Vec<String>) {
+        tokio::spawn(async move {
+            let connection = self.connection();
+            self.shared.list_changed(&connection).await;
+            self.set(|state| state.status = status::QUERY).await;
+            let result = roles::query(&self.shared.daemon.moss, self.role, bits, &values).await;
+            match result {
+                Ok(emits) => {
+                    self.send(&emits).await;
+                    self.finish(Ok(())).await;
+                }
+                Err(failure) => self.finish(Err(failure)).await,
+            }
+        });
+    }
+
+    /// A change: refused (reported as PackageKit does, after the reply), simulated, or run by
+    /// the mossd worker.
+    pub(super) fn change(
+        self,
+        authorised: Result<Caller, String>,
+        change: Change,
+        action: &'static str,
+        simulate: bool,
+    ) {
+        tokio::spawn(async move {
+            let connection = self.connection();
+            self.shared.list_changed(&connection).await;
+            if simulate {
+                self.set(|state| state.status = status::DEP_RESOLVE).await;
+                let result = self.simulate(&change).await;
+                self.finish(result).await;
+                return;
+            }
+            let caller = match authorised {
+                Ok(caller) => caller,
+                Err(message) => {
+                    self.finish(Err((error::NOT_AUTHORIZED, message))).await;
+                    return;
+                }
+            };
+            let result = self.run(change, caller, action).await;
+            self.finish(result).await;
+        });
+    }
+
+    async fn simulate(&self, change: &Change) -> Result<(), Failure> {
+        let moss = &self.shared.daemon.moss;
+        let plan = moss
+            .plan_change(change)
+            .await
+            .map_err(|error| classify(&crate::worker::describe(&error)))?
+            .unwrap_or_default();
+        self.send(&plan_emits(moss, &plan).await).await;
+        Ok(())
+    }
+
+    async fn run(
+        &self,
+        change: Change,
+        caller: Caller,
+        action: &'static str,
+    ) -> Result<(), Failure> {
+        let daemon = &self.shared.daemon;
+        let entry = daemon
+            .create(
+                Work::Change(change.clone()),
+                caller,
+                action,
+                false,
+                Vec::new(),
+            )
+            .map_err(|error| (error::TRANSACTION_ERROR, error.message()))?;
+        entry.lock().status = moss_proto::status::QUEUED;
+        daemon.enqueue(entry.clone());
+        self.state
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .entry = Some(entry.clone());
+        let mut seen = 0;
+        loop {
+            let (moss_status, percentage, events) = {
+                let progress = entry.lock();
+                let events: Vec<String> = progress
+                    .events
+                    .iter()
+                    .skip(seen)
+                    .map(|(_, text)| text.clone())
+                    .collect();
+                (progress.status, progress.meter.percentage(), events)
+            };
+            seen += events.len();
+            let phase_status = events
+                .iter()
+                .rev()
+                .filter_map(|text| moss_proto::wire::Progress::from_json(text).ok())
+                .find_map(|progress| match progress.event {
+                    moss::events::Event::PhaseStarted { phase, .. } => Some(phase_status(phase)),
+                    _ => None,
+                });
+            let cancellable = daemon.moss.cancellation().is_cancellable();
+            self.set(|state| {
+                if let Some(value) = phase_status {
+                    state.status = value;
+                } else if moss_status == moss_proto::status::QUEUED {
+                    state.status = status::WAIT;
+                }
+                state.percentage = percentage;
+                state.allow_cancel = cancellable || moss_status == moss_proto::status::QUEUED;
+            })
+            .await;
+            if moss_proto::status::is_final(moss_status) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let (final_status, message, outcome) = entry.lock().result.clone().unwrap_or_default();
+        match final_status.as_str() {
+            moss_proto::status::SUCCEEDED => {
+                let outcome: Outcome = serde_json::from_str(&outcome).unwrap_or_default();
+                self.report_outcome(&change, &outcome).await;
+                Ok(())
+            }
+            moss_proto::status::CANCELLED => Err((error::TRANSACTION_CANCELLED, message)),
+            _ => Err(classify(&message)),
+        }
+    }
+
+    async fn report_outcome(&self, change: &Change, outcome: &Outcome) {
+        let moss = &self.shared.daemon.moss;
+        let connection = self.connection();
+        if let Some(plan) = &outcome.plan {
+            self.send(&plan_emits(moss, plan).await).await;
+        }
+        match change {
+            Change::Download { ids } => {
+                let catalogue = roles::catalogue(moss).await.unwrap_or_default();
+                for (id, file) in ids.iter().zip(&outcome.files) {
+                    let package_id = catalogue
+                        .iter()
+                        .find(|candidate| &candidate.moss_id == id)
+                        .map_or_else(|| id.clone(), |candidate| candidate.id.clone());
+                    self.send(&[Emit::Files(package_id, vec![file.clone()])])
+                        .await;
+                }
+            }
+            Change::RepoEnable { .. } | Change::RepoRemove { .. } => {
+                self.shared.announce(&connection, "RepoListChanged").await;
+            }
+            _ => self.shared.announce(&connection, "UpdatesChanged").await,
+        }
+    }
+}
+
+fn phase_status(phase: moss::events::Phase) -> u32 {
+    use moss::events::Phase;
+    match phase {
+        Phase::Resolve => status::DEP_RESOLVE,
+        Phase::Fetch => status::DOWNLOAD,
+        Phase::Unpack => status::INSTALL,
+        Phase::Blit => status::RUNNING,
+        Phase::Triggers => status::RUN_HOOK,
+        Phase::Swap | Phase::Boot => status::COMMIT,
+    }
+}
+
+/// `Package` signals for a plan: installing, removing, updating.
+async fn plan_emits(moss: &moss::Moss, plan: &moss::operations::Plan) -> Vec<Emit> {
+    let catalogue = roles::catalogue(moss).await.unwrap_or_default();
+    let id_of = |planned: &moss::operations::Planned| {
+        catalogue
+            .iter()
+            .find(|candidate| candidate.moss_id == planned.id)
+            .map_or_else(
+                || {
+                    format!(
+                        "{};{};{};{}",
+                        planned.name,
+                        planned.version,
+                        std::env::consts::ARCH,
+                        planned.origin
+                    )
+                },
+                |candidate| candidate.id.clone(),
+            )
+    };
+    let summary = |planned: &moss::operations::Planned| {
+        catalogue
+            .iter()
+            .find(|candidate| candidate.moss_id == planned.id)
+            .map(|candidate| candidate.meta.summary.clone())
+            .unwrap_or_default()
+    };
+    let mut emits = Vec::new();
+    for planned in &plan.add {
+        emits.push(Emit::Package(
+            info::INSTALLING,
+            id_of(planned),
+            summary(planned),
+        ));
+    }
+    for planned in &plan.remove {
+        emits.push(Emit::Package(
+            info::REMOVING,
+            id_of(planned),
+            summary(planned),
+        ));
+    }
+    for (_, new) in &plan.change {
+        emits.push(Emit::Package(info::UPDATING, id_of(new), summary(new)));
+    }
+    emits
+}
+
+/// The PackageKit error code for a moss failure message.
+pub(super) fn classify(message: &str) -> Failure {
+    let code = if message.contains("conflicts") {
+        error::PACKAGE_CONFLICTS
+    } else if message.contains("no package provides") || message.contains("no repository offers") {
+        error::PACKAGE_NOT_FOUND
+    } else if message.contains("is not installed") {
+        error::PACKAGE_NOT_INSTALLED
+    } else if message.contains("cannot satisfy") {
+        error::DEP_RESOLUTION_FAILED
+    } else if message.contains("not configured") {
+        error::REPO_NOT_FOUND
+    } else if message.contains("not a stone") || message.contains("malformed") {
+        error::INVALID_PACKAGE_FILE
+    } else {
+        error::TRANSACTION_ERROR
+    };
+    (code, message.to_owned())
+}

@@ -713,7 +713,10 @@ fn the_shipped_units_verify() {
         let path = entry.unwrap().path();
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         // moss-fstx.service runs in the initrd (it needs sysroot.mount): its own test checks it.
-        if !(name.starts_with("mossd.") || name.starts_with("moss-update.")) {
+        if !(name.starts_with("mossd.")
+            || name.starts_with("moss-update.")
+            || name.starts_with("moss-offline-update."))
+        {
             continue;
         }
         let text = std::fs::read_to_string(&path)

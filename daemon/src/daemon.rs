@@ -339,3 +339,61 @@ impl Daemon {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn daemon() -> (tempfile::TempDir, Daemon) {
+        let root = tempfile::tempdir().unwrap();
+        let reporter = Arc::new(ForwardingReporter::default());
+        let moss = Moss::open(root.path(), reporter.clone()).await.unwrap();
+        let history = History::new(root.path()).unwrap();
+        let daemon = Daemon::new(
+            Arc::new(moss),
+            reporter,
+            root.path().to_owned(),
+            Config::default(),
+            history,
+        );
+        (root, daemon)
+    }
+
+    fn caller() -> Caller {
+        Caller {
+            name: ":1.1".into(),
+            uid: 0,
+        }
+    }
+
+    #[tokio::test]
+    async fn interactive_work_goes_before_background_work() {
+        let (_root, daemon) = daemon().await;
+        let background = daemon
+            .create(Work::AutomaticUpdate, caller(), "a", true, Vec::new())
+            .unwrap();
+        let interactive = daemon
+            .create(
+                Work::Change(Change::CachePrune),
+                caller(),
+                "a",
+                false,
+                Vec::new(),
+            )
+            .unwrap();
+        daemon.enqueue(background.clone());
+        daemon.enqueue(interactive.clone());
+        assert_eq!(daemon.next_job().await.unwrap().number, interactive.number);
+        assert_eq!(daemon.next_job().await.unwrap().number, background.number);
+        // Identical unfinished requests are found for joining; shutdown stops the queue.
+        let key = serde_json::to_string(&Work::AutomaticUpdate).unwrap();
+        assert_eq!(daemon.joinable(&key).unwrap().number, background.number);
+        daemon.begin_shutdown();
+        assert!(daemon.next_job().await.is_none());
+        assert!(
+            daemon
+                .create(Work::AutomaticUpdate, caller(), "a", true, Vec::new())
+                .is_err()
+        );
+    }
+}

@@ -16,6 +16,49 @@ use serde::Serialize;
 
 use crate::yaml::Mark;
 
+// The keys each section knows; anything else is a warning.
+const BUILD_KEYS: [&str; 8] = [
+    "setup",
+    "build",
+    "install",
+    "check",
+    "workload",
+    "environment",
+    "builddeps",
+    "checkdeps",
+];
+const PACKAGE_KEYS: [&str; 7] = [
+    "summary",
+    "description",
+    "rundeps",
+    "rundeps-exclude",
+    "provides-exclude",
+    "conflicts",
+    "paths",
+];
+const OTHER_ROOT_KEYS: [&str; 20] = [
+    "name",
+    "version",
+    "release",
+    "homepage",
+    "license",
+    "toolchain",
+    "cspgo",
+    "samplepgo",
+    "debug",
+    "strip",
+    "networking",
+    "compressman",
+    "lastrip",
+    "upstreams",
+    "architectures",
+    "emul32",
+    "mold",
+    "tuning",
+    "profiles",
+    "packages",
+];
+
 /// A parsed recipe.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Recipe {

@@ -3,52 +3,10 @@
 use std::path::Path;
 
 use super::{
-    Build, Options, PackageDefinition, PathKind, PathRule, Recipe, RecipeError, Source, Toolchain,
-    Tuning, TuningSetting, Upstream, Warning,
+    BUILD_KEYS, Build, OTHER_ROOT_KEYS, Options, PACKAGE_KEYS, PackageDefinition, PathKind,
+    PathRule, Recipe, RecipeError, Source, Toolchain, Tuning, TuningSetting, Upstream, Warning,
 };
 use crate::yaml::{self, Mark, Node, Value};
-
-const BUILD_KEYS: [&str; 8] = [
-    "setup",
-    "build",
-    "install",
-    "check",
-    "workload",
-    "environment",
-    "builddeps",
-    "checkdeps",
-];
-const PACKAGE_KEYS: [&str; 7] = [
-    "summary",
-    "description",
-    "rundeps",
-    "rundeps-exclude",
-    "provides-exclude",
-    "conflicts",
-    "paths",
-];
-const OTHER_ROOT_KEYS: [&str; 20] = [
-    "name",
-    "version",
-    "release",
-    "homepage",
-    "license",
-    "toolchain",
-    "cspgo",
-    "samplepgo",
-    "debug",
-    "strip",
-    "networking",
-    "compressman",
-    "lastrip",
-    "upstreams",
-    "architectures",
-    "emul32",
-    "mold",
-    "tuning",
-    "profiles",
-    "packages",
-];
 
 struct Parser<'a> {
     path: &'a Path,

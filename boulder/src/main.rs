@@ -338,11 +338,16 @@ fn build_command(args: BuildArgs, macros: Macros) -> anyhow::Result<ExitCode> {
     }
     let root: Box<dyn BuildRoot> = if args.host_root {
         let loaded = Recipe::load(&args.recipe)?;
-        Box::new(HostRoot {
-            check: boulder::phases::recipe_dependencies(&loaded.recipe)
-                .into_iter()
-                .collect(),
-        })
+        // The compiler too: an llvm recipe on a host without clang fails here, clearly.
+        let compiler = match loaded.recipe.options.toolchain {
+            boulder::recipe::Toolchain::Llvm => "binary(clang)",
+            boulder::recipe::Toolchain::Gnu => "binary(gcc)",
+        };
+        let mut check: Vec<String> = boulder::phases::recipe_dependencies(&loaded.recipe)
+            .into_iter()
+            .collect();
+        check.push(compiler.to_owned());
+        Box::new(HostRoot { check })
     } else if !args.repositories.is_empty() {
         let repositories = args
             .repositories

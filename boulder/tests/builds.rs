@@ -417,3 +417,50 @@ fn breakpoints_open_a_shell_on_a_terminal_and_are_logged_otherwise() {
         "{stderr}"
     );
 }
+
+#[test]
+fn the_host_root_checks_build_dependencies_and_the_compiler() {
+    let dir = tempfile::tempdir().unwrap();
+    let recipe = dir.path().join("needs");
+    std::fs::create_dir(&recipe).unwrap();
+    std::fs::write(
+        recipe.join("stone.yaml"),
+        "name: needs\nversion: 1\nrelease: 1\nhomepage: https://example.invalid\nlicense: MIT\n\
+         builddeps:\n  - binary(no-such-tool-here)\n  - pkgconfig(no-such-module-here)\n  - binary(make)\nbuild: make\n",
+    )
+    .unwrap();
+    let (ok, _, stderr) = boulder(&[
+        "build",
+        recipe.to_str().unwrap(),
+        "--host-root",
+        "--cache-dir",
+        dir.path().join("cache").to_str().unwrap(),
+        "-o",
+        dir.path().join("out").to_str().unwrap(),
+    ]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("the host lacks build dependency binary(no-such-tool-here)"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("the host lacks build dependency pkgconfig(no-such-module-here)"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("lacks build dependency binary(make)"),
+        "{stderr}"
+    );
+    let clang = std::process::Command::new("sh")
+        .args(["-c", "command -v clang"])
+        .output()
+        .unwrap();
+    if !clang.status.success() {
+        // The default toolchain is llvm: without clang on the host that is reported too.
+        assert!(
+            stderr.contains("the host lacks build dependency binary(clang)"),
+            "{stderr}"
+        );
+    }
+    assert!(stderr.contains("the root check step failed"), "{stderr}");
+}

@@ -275,9 +275,16 @@ fn recipe_check_passes_everything_but_the_removed_macro() {
     for dir in corpus() {
         let recipe = Recipe::load(&dir).unwrap().recipe;
         if let Err(error) = boulder::recipe_check::check(&recipe, &macros) {
-            assert!(error.to_string().contains("%qml_cache_qt6"), "{}: {error}", dir.display());
+            assert!(
+                error.to_string().contains("%qml_cache_qt6"),
+                "{}: {error}",
+                dir.display()
+            );
             failed.insert(recipe.source.name.clone());
         }
     }
-    assert_eq!(failed, BTreeSet::from(["qt6-multimedia".to_owned(), "qt6-quick3d".to_owned()]));
+    assert_eq!(
+        failed,
+        BTreeSet::from(["qt6-multimedia".to_owned(), "qt6-quick3d".to_owned()])
+    );
 }

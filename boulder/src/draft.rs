@@ -85,6 +85,24 @@ pub fn name_and_version(url: &str) -> (String, String) {
     if let Some(captures) = github.captures(url) {
         return (captures[2].to_lowercase(), captures[3].to_owned());
     }
+    let gitlab =
+        Regex::new(r"^https://[^/]*gitlab[^/]*/(?:[^/]+/)*([^/]+)/-/archive/v?([0-9][^/]*)/[^/]+$")
+            .expect("valid regex");
+    if let Some(captures) = gitlab.captures(url) {
+        return (captures[1].to_lowercase(), captures[2].to_owned());
+    }
+    // PyPI source distributions: the package is `python-<name>`.
+    let pypi = Regex::new(r"^https://files\.pythonhosted\.org/packages/.*/([A-Za-z0-9_.-]+?)-([0-9][A-Za-z0-9.]*)\.(?:tar\.gz|zip)$")
+        .expect("valid regex");
+    if let Some(captures) = pypi.captures(url) {
+        let name = captures[1].to_lowercase().replace('_', "-");
+        let name = if name.starts_with("python-") {
+            name
+        } else {
+            format!("python-{name}")
+        };
+        return (name, captures[2].to_owned());
+    }
     let basic = Regex::new(
         r"^([A-Za-z0-9_+-]+?)-v?([0-9][A-Za-z0-9._+-]*?)\.(tar\.[a-z0-9]+|tgz|tbz2|txz|zip|tar)$",
     )

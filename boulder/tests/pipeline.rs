@@ -260,6 +260,18 @@ fn recipe_new_drafts_from_an_archive() {
         ("phc-winner-argon2".to_owned(), "20190702".to_owned())
     );
     assert_eq!(
+        draft::name_and_version(
+            "https://gitlab.freedesktop.org/xorg/lib/libxcvt/-/archive/v0.1.3/libxcvt-v0.1.3.tar.bz2"
+        ),
+        ("libxcvt".to_owned(), "0.1.3".to_owned())
+    );
+    assert_eq!(
+        draft::name_and_version(
+            "https://files.pythonhosted.org/packages/ab/cd/0123/Flit_Core-3.10.1.tar.gz"
+        ),
+        ("python-flit-core".to_owned(), "3.10.1".to_owned())
+    );
+    assert_eq!(
         draft::name_and_version("https://download.gnome.org/sources/glib/2.82/glib-2.82.4.tar.xz"),
         ("glib".to_owned(), "2.82.4".to_owned())
     );

@@ -171,7 +171,7 @@ fn a_recipe_with_a_git_upstream_builds_and_gets_its_tag_pinned() {
     std::fs::write(
         recipe_dir.join("stone.yaml"),
         format!(
-            "name: hello-git\nversion: 2\nrelease: 1\nhomepage: https://example.invalid\nlicense: MIT\n\
+            "name: hello-git\nversion: 2\nrelease: 1\nhomepage: https://example.invalid\nlicense: MIT\ntoolchain: gnu\n\
              upstreams:\n    - git|file://{} : v2\ninstall: |\n    %install_bin hello.sh\n",
             repo.display()
         ),

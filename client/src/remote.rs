@@ -165,6 +165,16 @@ impl Daemon {
             Change::StateRemove { ids } => self.manager.state_remove(ids, options).await,
             Change::Repair => self.manager.repair(options).await,
             Change::CachePrune => self.manager.cache_prune(options).await,
+            Change::BootSync { esp, xbootldr } => {
+                let text = |path: &Option<std::path::PathBuf>| {
+                    path.as_ref()
+                        .map(|path| path.display().to_string())
+                        .unwrap_or_default()
+                };
+                self.manager
+                    .boot_sync(&text(esp), &text(xbootldr), options)
+                    .await
+            }
             Change::Download { .. } => {
                 return Err(RemoteError::Failed(
                     "downloads go through the PackageKit interface or the update policy".into(),

@@ -520,6 +520,29 @@ impl Manager {
         .await
     }
 
+    async fn boot_sync(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] connection: &Connection,
+        esp: String,
+        xbootldr: String,
+        options: Options,
+    ) -> Result<OwnedObjectPath, Error> {
+        let directory = |text: String| (!text.is_empty()).then(|| PathBuf::from(text));
+        let change = Change::BootSync {
+            esp: directory(esp),
+            xbootldr: directory(xbootldr),
+        };
+        self.change(
+            &header,
+            connection,
+            actions::BOOT_CONFIGURE,
+            change,
+            &options,
+        )
+        .await
+    }
+
     async fn compose_build_root(
         &self,
         #[zbus(header)] header: Header<'_>,

@@ -100,6 +100,13 @@ pub trait Manager {
     fn repair(&self, options: Options<'_>) -> zbus::Result<OwnedObjectPath>;
     /// Remove unused packages and files.
     fn cache_prune(&self, options: Options<'_>) -> zbus::Result<OwnedObjectPath>;
+    /// Write the boot entries; empty strings let discovery find the ESP and XBOOTLDR.
+    fn boot_sync(
+        &self,
+        esp: &str,
+        xbootldr: &str,
+        options: Options<'_>,
+    ) -> zbus::Result<OwnedObjectPath>;
     /// Install packages into a build root at `directory`, sharing the store.
     fn compose_build_root(
         &self,

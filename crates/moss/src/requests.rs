@@ -84,6 +84,14 @@ pub enum Change {
     Repair,
     /// Remove stored packages and files no state uses.
     CachePrune,
+    /// Write the boot entries of the kept states (ESP and XBOOTLDR found by discovery unless
+    /// given).
+    BootSync {
+        /// The ESP's directory.
+        esp: Option<PathBuf>,
+        /// The XBOOTLDR partition's directory.
+        xbootldr: Option<PathBuf>,
+    },
     /// Download packages of the repositories into the cache and unpack them into the store
     /// (nothing is installed): ready for a later install or sync.
     Download {
@@ -118,6 +126,7 @@ impl Change {
             Self::Repair => "Repair",
             Self::CachePrune => "Prune cache",
             Self::Download { .. } => "Download",
+            Self::BootSync { .. } => "Boot sync",
             Self::BuildRoot { .. } => "Compose build root",
         }
     }
@@ -289,6 +298,26 @@ impl Moss {
             }
             Change::CachePrune => Ok(Outcome::pruned(&self.collect_garbage().await?)),
             Change::Download { ids } => self.download_ids(ids).await,
+            Change::BootSync { esp, xbootldr } => {
+                let mut config = crate::boot::BootConfig::load(&self.installation.paths().root)?;
+                if esp.is_some() {
+                    config.esp.clone_from(esp);
+                }
+                if xbootldr.is_some() {
+                    config.xbootldr.clone_from(xbootldr);
+                }
+                let report = self.sync_boot(&config).await?;
+                Ok(Outcome::message(format!(
+                    "{} boot entries ({} files written, {} stale removed){}",
+                    report.entries.len(),
+                    report.written,
+                    report.removed.len(),
+                    report
+                        .default
+                        .map(|entry| format!("; default {entry}"))
+                        .unwrap_or_default()
+                )))
+            }
             Change::BuildRoot {
                 directory,
                 packages,

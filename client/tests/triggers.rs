@@ -1,4 +1,5 @@
-//! Triggers through the `moss` binary without privileges: the container then also gets a user
+//! Triggers through the `moss` binary: a failing transaction trigger fails the install with its
+//! output and changes nothing; without privileges the container also gets a user
 //! namespace mapping the caller to root inside, and works the same.
 
 #[path = "../../crates/moss/tests/common/mod.rs"]
@@ -86,4 +87,42 @@ fn triggers_run_in_a_user_namespace_without_privileges() {
     // Made by root inside the container: owned by the caller outside.
     let metadata = fs::metadata(root.join("var/lib/svc")).unwrap();
     assert_eq!((metadata.uid(), metadata.mode() & 0o7777), (65534, 0o750));
+}
+
+#[test]
+fn a_failing_transaction_trigger_fails_the_install_with_its_output() {
+    let work = tempfile::tempdir().unwrap();
+    let root = work.path().join("root");
+    fs::create_dir(&root).unwrap();
+    let stones = work.path().join("stones");
+    let broken = trigger_package(
+        &stones,
+        "broken",
+        "tx",
+        "name: broken\ndescription: d\nhandlers:\n  b:\n    run: /usr/bin/fc-cache\n    args: [--fail]\npaths:\n  \"/usr/bin/fc-cache\":\n    handlers: [b]\n",
+    );
+    let moss = |arguments: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_moss"))
+            .arg("-D")
+            .arg(&root)
+            .args(arguments)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let tools = tools(&stones);
+    let output = moss(&["-y", "install", tools.to_str().unwrap()]);
+    assert!(output.status.success(), "{output:?}");
+    let output = moss(&["-y", "install", broken.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("transaction trigger broken failed: `/usr/bin/fc-cache --fail` exited with status 3; the system was not changed")
+            && stderr.contains("fc-cache: failing on purpose\nboom from fc-cache"),
+        "{stderr}"
+    );
+    assert_eq!(fs::read_to_string(root.join("usr/.stateID")).unwrap(), "1");
+    let output = moss(&["state", "list", "--format", "json"]);
+    let states: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(states.as_array().unwrap().len(), 1);
 }

@@ -1,7 +1,8 @@
 //! `moss boot status|sync` and `moss fstx`.
 //!
-//! Both work in-process on the installation (`-D ROOT`, or `/`): boot entries are written by
-//! whoever owns the installation, and in the initrd there is no daemon to ask.
+//! `boot sync` without `-D` asks mossd (the owner of the installation writes the entries, under
+//! polkit's `boot-configure`); with `-D ROOT` it works in-process. `boot status` reads in-process,
+//! and `fstx` always works in-process: in the initrd there is no daemon to ask.
 
 use std::{io::Write, path::PathBuf, sync::Arc};
 
@@ -50,6 +51,17 @@ pub fn run(cli: &Cli, command: &BootCommand) -> anyhow::Result<()> {
                 let status = moss.boot_status(&config).await;
                 moss.database().close().await;
                 print_status(&status?, *format)
+            }
+            BootCommand::Sync { partitions } if cli.directory.is_none() => {
+                let daemon = crate::remote::Daemon::connect(reporter).await?;
+                let outcome = daemon
+                    .perform(moss::requests::Change::BootSync {
+                        esp: partitions.esp.clone(),
+                        xbootldr: partitions.xbootldr.clone(),
+                    })
+                    .await?;
+                writeln!(std::io::stderr(), "{}", outcome.message)?;
+                Ok(())
             }
             BootCommand::Sync { partitions } => {
                 let config = config(&root, partitions)?;

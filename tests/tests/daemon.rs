@@ -748,3 +748,36 @@ fn the_shipped_units_verify() {
         );
     }
 }
+
+#[test]
+fn boot_sync_goes_through_the_daemon_with_its_permission() {
+    let setup = Setup::new(&[]);
+    let bus = &setup.bus;
+    // This VM's root is not on a GPT partition: name the root for the kernel command line.
+    let config = setup.root.path().join("etc/moss");
+    std::fs::create_dir_all(&config).unwrap();
+    std::fs::write(
+        config.join("boot.yaml"),
+        "root: \"root=PARTUUID=00000000-test\"\n",
+    )
+    .unwrap();
+    let esp = bus.directory().join("esp");
+    std::fs::create_dir_all(&esp).unwrap();
+    let esp = esp.display().to_string();
+    let mut command = bus.moss(Who::Nobody);
+    command.args(["boot", "sync", "--esp", &esp]);
+    let output = run(command);
+    assert_eq!(output.status.code(), Some(77), "{}", text(&output));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("boot-configure"));
+    let mut command = bus.moss(Who::Tester);
+    command.args(["boot", "sync", "--esp", &esp]);
+    let output = run(command);
+    assert!(output.status.success(), "{}", text(&output));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("boot entries"),
+        "{}",
+        text(&output)
+    );
+    let output = call(bus, Who::Root, "History", "", &[]);
+    assert!(String::from_utf8_lossy(&output.stdout).contains("Boot sync"));
+}

@@ -1,6 +1,7 @@
 //! Shared helpers for the end-to-end tests in `tests/tests/`.
 
 pub mod bus;
+pub mod daemon_support;
 
 use std::path::PathBuf;
 

@@ -1,0 +1,147 @@
+//! Helpers for the daemon's end-to-end tests: busctl calls, transaction properties, snapshots of
+//! what a change could alter, and a bus + polkitd + mossd setup with the example repository.
+
+#![allow(missing_docs)]
+
+use std::{
+    path::Path,
+    process::{Command, Output},
+};
+
+use crate::bus::{Mossd, TestBus, Who, example_repository, wait_for};
+
+pub const MANAGER: [&str; 3] = [
+    "com.serpentos.Moss1",
+    "/com/serpentos/Moss1",
+    "com.serpentos.Moss1",
+];
+pub const TRANSACTION: &str = "com.serpentos.Moss1.Transaction";
+
+pub fn run(mut command: Command) -> Output {
+    command.output().expect("run a command")
+}
+
+pub fn text(output: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// `moss ARGS` as `who`; panics unless it succeeds; returns stdout.
+pub fn moss_ok(bus: &TestBus, who: Who, arguments: &[&str]) -> String {
+    let mut command = bus.moss(who);
+    command.args(arguments);
+    let output = run(command);
+    assert!(
+        output.status.success(),
+        "moss {arguments:?}: {}",
+        text(&output)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// `busctl --system call` on the manager as `who`.
+pub fn call(bus: &TestBus, who: Who, method: &str, signature: &str, arguments: &[&str]) -> Output {
+    let mut command = bus.busctl(who);
+    command.arg("call").args(MANAGER).arg(method);
+    if !signature.is_empty() {
+        command.arg(signature).args(arguments);
+    }
+    run(command)
+}
+
+pub fn object_path(output: &Output) -> String {
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    stdout
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or_else(|| panic!("no object path in {}", text(output)))
+        .trim_matches('"')
+        .to_owned()
+}
+
+pub fn property(bus: &TestBus, path: &str, name: &str) -> String {
+    let mut command = bus.busctl(Who::Root);
+    command.args([
+        "get-property",
+        "com.serpentos.Moss1",
+        path,
+        TRANSACTION,
+        name,
+    ]);
+    let output = run(command);
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
+
+/// Wait until the transaction at `path` has a final status, and return it.
+pub fn wait_final(bus: &TestBus, path: &str) -> String {
+    let mut last = String::new();
+    wait_for(
+        || {
+            last = property(bus, path, "Status");
+            ["succeeded", "failed", "cancelled"]
+                .iter()
+                .any(|status| last.contains(status))
+        },
+        "the transaction to finish",
+    );
+    last
+}
+
+pub fn transaction_result(bus: &TestBus, path: &str) -> String {
+    let mut command = bus.busctl(Who::Root);
+    command.args(["call", "com.serpentos.Moss1", path, TRANSACTION, "Result"]);
+    String::from_utf8_lossy(&run(command).stdout).into_owned()
+}
+
+/// What a change could alter: installed packages, states, repositories, the active tree.
+pub fn snapshot(bus: &TestBus, root: &Path) -> String {
+    let installed = moss_ok(bus, Who::Root, &["list", "installed", "--format", "json"]);
+    let states = moss_ok(bus, Who::Root, &["state", "list", "--format", "json"]);
+    let repositories = moss_ok(bus, Who::Root, &["repo", "list", "--format", "json"]);
+    let tree = std::fs::read_to_string(root.join("usr/.stateID")).unwrap_or_default();
+    format!("{installed}{states}{repositories}{tree}")
+}
+
+/// A bus, polkitd and mossd on a fresh root with the example repository added and
+/// `bash-completion` installed (state 1).
+#[derive(Debug)]
+pub struct Setup {
+    /// The bus.
+    pub bus: TestBus,
+    /// The installation root.
+    pub root: tempfile::TempDir,
+    /// The example repository's index.
+    pub repository: std::path::PathBuf,
+    /// The daemon.
+    pub mossd: Mossd,
+}
+
+impl Setup {
+    /// Start it, with extra environment for mossd.
+    pub fn new(environment: &[(&str, &str)]) -> Self {
+        let bus = TestBus::start();
+        let root = tempfile::Builder::new()
+            .prefix("moss-root.")
+            .tempdir()
+            .unwrap();
+        let repository = example_repository(bus.directory());
+        let mossd = Mossd::start(&bus, root.path(), environment);
+        let index = format!("file://{}", repository.display());
+        moss_ok(
+            &bus,
+            Who::Root,
+            &["repo", "add", "examples", &index, "--unsigned"],
+        );
+        moss_ok(&bus, Who::Root, &["install", "-y", "bash-completion"]);
+        Self {
+            bus,
+            root,
+            repository,
+            mossd,
+        }
+    }
+}

@@ -17,32 +17,8 @@ start)
     chmod 755 "$directory"
     mkdir "$directory/system.d"
     cp "$project"/dbus/system.d/*.conf "$directory/system.d/"
-    cat > "$directory/bus.conf" <<XML
-<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>system</type>
-  <listen>unix:path=$directory/system_bus_socket</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow user="*"/>
-    <deny own="*"/>
-    <deny send_type="method_call"/>
-    <allow send_type="signal"/>
-    <allow send_requested_reply="true" send_type="method_return"/>
-    <allow send_requested_reply="true" send_type="error"/>
-    <allow receive_type="method_call"/>
-    <allow receive_type="method_return"/>
-    <allow receive_type="error"/>
-    <allow receive_type="signal"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Introspectable"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Properties"/>
-  </policy>
-  <include ignore_missing="yes">/usr/share/dbus-1/system.d/org.freedesktop.PolicyKit1.conf</include>
-  <includedir>$directory/system.d</includedir>
-</busconfig>
-XML
+    sed -e "s|@SOCKET@|$directory/system_bus_socket|" -e "s|@POLICY@|$directory/system.d|" \
+        "$project/dbus/private-bus.conf.in" > "$directory/bus.conf"
     dbus-daemon --config-file="$directory/bus.conf" --nofork --nosyslog >"$directory/dbus.log" 2>&1 &
     echo $! > "$directory/dbus.pid"
     for _ in $(seq 100); do [ -S "$directory/system_bus_socket" ] && break; sleep 0.05; done

@@ -388,3 +388,81 @@ print('EXIT', Pk.ExitEnum.to_string(result.get_exit_code()))
             .is_err()
     );
 }
+
+/// Pack `tool` at `release` (its file says which) into `repository` and re-index it.
+fn publish_tool(repository: &std::path::Path, release: u32) {
+    let tree = tempfile::tempdir().unwrap();
+    let share = tree.path().join("usr/share/tool");
+    std::fs::create_dir_all(&share).unwrap();
+    std::fs::write(share.join("release"), format!("{release}\n")).unwrap();
+    let status = Command::new("python3")
+        .arg(moss_tests::shared_dir().join("bench/stonepack.py"))
+        .arg("--tree")
+        .arg(tree.path())
+        .args([
+            "--name",
+            "tool",
+            "--version",
+            "1",
+            "--release",
+            &release.to_string(),
+        ])
+        .args(["--summary", "A tool that gets updated"])
+        .arg("--out")
+        .arg(repository.join(format!("tool-1-{release}-1-x86_64.stone")))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    for entry in std::fs::read_dir(repository).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if name.starts_with("tool-") && !name.contains(&format!("-{release}-1-")) {
+            std::fs::remove_file(path).unwrap();
+        }
+    }
+    let status = Command::new(&moss_tests::bus::binaries().1)
+        .arg("index")
+        .arg(repository)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[test]
+fn pkcon_refresh_get_updates_and_update_move_to_the_new_release() {
+    let setup = Setup::new();
+    let repository = setup.bus.directory().join("repo");
+    publish_tool(&repository, 1);
+    setup.pkcon(Who::Root, &["refresh"]);
+    let install = setup.pkcon(Who::Root, &["-y", "install", "tool"]);
+    assert!(install.contains("tool-1-1.x86_64"), "{install}");
+    let file = setup.root.path().join("usr/share/tool/release");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "1\n");
+
+    publish_tool(&repository, 2);
+    let none = setup.pkcon(Who::Nobody, &["get-updates"]);
+    assert!(
+        none.contains("There are no updates"),
+        "before refresh: {none}"
+    );
+    setup.pkcon(Who::Tester, &["refresh"]);
+    let updates = setup.pkcon(Who::Nobody, &["get-updates"]);
+    assert!(updates.contains("tool-1-2.x86_64 (examples)"), "{updates}");
+    assert!(!updates.contains("bash-completion"), "{updates}");
+
+    let refused = setup.pkcon(Who::Nobody, &["-y", "update"]);
+    assert!(refused.contains("not authorised"), "{refused}");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "1\n");
+
+    let update = setup.pkcon(Who::Tester, &["-y", "update"]);
+    assert!(update.contains("tool-1-2.x86_64"), "{update}");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "2\n");
+    assert!(
+        setup.installed().contains("tool             1-2"),
+        "{}",
+        setup.installed()
+    );
+    let after = setup.pkcon(Who::Nobody, &["get-updates"]);
+    assert!(after.contains("There are no updates"), "{after}");
+}

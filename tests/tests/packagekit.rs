@@ -267,8 +267,10 @@ import gi, sys
 gi.require_version('PackageKitGlib', '1.0')
 from gi.repository import PackageKitGlib as Pk
 client = Pk.Client()
-def progress(*arguments):
-    pass
+items = []
+def progress(progress, kind, *rest):
+    if kind == Pk.ProgressType.ITEM_PROGRESS and progress.get_item_progress() is not None:
+        items.append(progress.get_item_progress().get_package_id())
 result = client.get_packages(Pk.filter_bitfield_from_string('installed'), None, progress, None)
 for package in result.get_package_array():
     print('INSTALLED', package.get_id())
@@ -277,6 +279,7 @@ ids = [package.get_id() for package in result.get_package_array()]
 print('RESOLVED', ids)
 result = client.install_packages(Pk.TransactionFlagEnum.ONLY_TRUSTED, ids, None, progress, None)
 print('EXIT', Pk.ExitEnum.to_string(result.get_exit_code()))
+print('ITEMS', sorted(set(items)))
 "#;
     let mut command = setup.bus.command(Who::Tester, "/usr/bin/python3");
     command.args(["-c", script]);
@@ -292,6 +295,11 @@ print('EXIT', Pk.ExitEnum.to_string(result.get_exit_code()))
         "{stdout}"
     );
     assert!(stdout.contains("EXIT success"), "{stdout}");
+    // Download progress arrives per package, by package id.
+    assert!(
+        stdout.contains("ITEMS ['italian-pizza;1-1;x86_64;examples']"),
+        "{stdout}"
+    );
     wait_for(
         || setup.installed().contains("italian-pizza"),
         "pizza installed",

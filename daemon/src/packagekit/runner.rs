@@ -241,6 +241,15 @@ impl Runner {
             .unwrap_or_else(|poison| poison.into_inner())
             .entry = Some(entry.clone());
         let mut seen = 0;
+        let mut sizes: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
+        // Downloads are reported by package name; PackageKit clients expect package ids.
+        let package_ids: std::collections::HashMap<String, String> = roles::catalogue(&daemon.moss)
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|candidate| candidate.info == info::AVAILABLE)
+            .map(|candidate| (candidate.meta.name.clone(), candidate.id))
+            .collect();
         loop {
             let (moss_status, percentage, events) = {
                 let progress = entry.lock();
@@ -261,6 +270,26 @@ impl Runner {
                     moss::events::Event::PhaseStarted { phase, .. } => Some(phase_status(phase)),
                     _ => None,
                 });
+            // Per-package download progress, as GNOME Software and Discover show it:
+            // `ItemProgress(id, status download, percentage)`.
+            for progress in events
+                .iter()
+                .filter_map(|text| moss_proto::wire::Progress::from_json(text).ok())
+            {
+                if let moss::events::Event::DownloadProgress { item, bytes } = &progress.event {
+                    let total = sizes.get(item).copied().unwrap_or(0);
+                    // 101 is PackageKit's "unknown".
+                    let percentage = ((*bytes).min(total) * 100)
+                        .checked_div(total)
+                        .map_or(101, |value| u32::try_from(value).unwrap_or(100));
+                    let id = package_ids.get(item).unwrap_or(item);
+                    self.emit("ItemProgress", &(id.as_str(), status::DOWNLOAD, percentage))
+                        .await;
+                } else if let moss::events::Event::DownloadStarted { item, bytes } = &progress.event
+                {
+                    sizes.insert(item.clone(), bytes.unwrap_or(0));
+                }
+            }
             let cancellable = daemon.moss.cancellation().is_cancellable();
             self.set(|state| {
                 if let Some(value) = phase_status {

@@ -121,7 +121,6 @@ impl Daemon {
     /// Create the transaction for `change`, follow it to its end, and return its outcome.
     pub async fn perform(&self, change: Change) -> anyhow::Result<Outcome> {
         let options = HashMap::new();
-        let strings = |values: &[String]| values.to_vec();
         let created = match &change {
             Change::Install { packages } => {
                 let (names, files) = split_local(packages)?;
@@ -131,8 +130,7 @@ impl Daemon {
                 self.manager.install(&names, descriptors, options).await
             }
             Change::Remove { packages } => {
-                let names = strings(packages);
-                let names: Vec<&str> = names.iter().map(String::as_str).collect();
+                let names: Vec<&str> = packages.iter().map(String::as_str).collect();
                 self.manager.remove(&names, options).await
             }
             Change::Sync {

@@ -35,6 +35,11 @@ pub enum Work {
 }
 
 impl Work {
+    /// What identical requests share, so a second one joins the first.
+    pub fn key(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
     /// Its title (the transaction's `Role`).
     pub fn title(&self) -> &'static str {
         match self {
@@ -95,6 +100,20 @@ impl Entry {
     /// Its status.
     pub fn status(&self) -> &'static str {
         self.lock().status
+    }
+
+    /// Wait until it has a final status; returns `(status, message, outcome JSON)`.
+    pub async fn wait_finished(&self) -> (String, String, String) {
+        loop {
+            // Registered before the check, so a `notify_waiters` between the two is not lost.
+            let notified = self.finished.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if status::is_final(self.status()) {
+                return self.lock().result.clone().unwrap_or_default();
+            }
+            notified.await;
+        }
     }
 }
 
@@ -230,9 +249,7 @@ impl Daemon {
             ));
         }
         let number = self.next.fetch_add(1, Ordering::SeqCst);
-        let key = local_files
-            .is_empty()
-            .then(|| serde_json::to_string(&work).unwrap_or_default());
+        let key = local_files.is_empty().then(|| work.key());
         let entry = Arc::new(Entry {
             number,
             path: moss_proto::transaction_path(number),
@@ -275,6 +292,12 @@ impl Daemon {
             .filter(|entry| !status::is_final(entry.status()))
             .map(|entry| entry.path.clone())
             .collect()
+    }
+
+    /// Start a transaction that nobody will call `Start` on: queue it now.
+    pub fn start(&self, entry: &Arc<Entry>) {
+        entry.lock().status = status::QUEUED;
+        self.enqueue(entry.clone());
     }
 
     /// Put a started transaction in the queue.

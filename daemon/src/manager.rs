@@ -61,9 +61,7 @@ impl Manager {
             }
         };
         if local_files.is_empty()
-            && let Some(existing) = self
-                .daemon
-                .joinable(&serde_json::to_string(&work).unwrap_or_default())
+            && let Some(existing) = self.daemon.joinable(&work.key())
         {
             tracing::info!(transaction = existing.number, uid = caller.uid, "joined");
             return path(&existing.path);
@@ -82,8 +80,7 @@ impl Manager {
         // `start: true` queues it at once, for callers that do not follow its signals (busctl,
         // gdbus, scripts); its events stay available through `Events`.
         if start_now(options) {
-            entry.lock().status = moss_proto::status::QUEUED;
-            self.daemon.enqueue(entry.clone());
+            self.daemon.start(&entry);
         }
         path(&entry.path)
     }
@@ -162,10 +159,6 @@ fn start_now(options: &Options) -> bool {
         .get("start")
         .and_then(|value| bool::try_from(value).ok())
         .unwrap_or(false)
-}
-
-fn strings(values: &[String]) -> Vec<String> {
-    values.to_vec()
 }
 
 #[interface(name = "com.serpentos.Moss1")]
@@ -257,7 +250,7 @@ impl Manager {
         local_files: Vec<OwnedFd>,
     ) -> Result<PlanWire, Error> {
         self.daemon.touch();
-        let mut requests = strings(&packages);
+        let mut requests = packages;
         let mut received = Vec::new();
         if !local_files.is_empty() {
             // Planning a local stone puts it in the store: that takes the install permission.

@@ -109,6 +109,17 @@ fn clear_trigger(root: &Path) {
     let _ = fs::remove_file(action_file(root));
 }
 
+/// Record how an applied offline update went, and disarm it (a prepared update that failed
+/// stays prepared).
+fn record(root: &Path, ids: &[String], success: bool, message: &str) -> Result<(), String> {
+    write_results(root, success, ids, message).map_err(|error| error.to_string())?;
+    clear_trigger(root);
+    if success {
+        let _ = fs::remove_file(prepared_file(root));
+    }
+    Ok(())
+}
+
 /// Apply the prepared update now (the boot-time step, or `Trigger("apply")`): a sync to the
 /// newest packages, as one new state; results recorded for GNOME Software.
 pub async fn apply(moss: &moss::Moss, root: &Path) -> Result<String, String> {
@@ -121,14 +132,10 @@ pub async fn apply(moss: &moss::Moss, root: &Path) -> Result<String, String> {
         .await
         .map_err(|error| crate::worker::describe(&error));
     let (success, message) = match &result {
-        Ok(outcome) => (true, outcome.message.clone()),
-        Err(message) => (false, message.clone()),
+        Ok(outcome) => (true, outcome.message.as_str()),
+        Err(message) => (false, message.as_str()),
     };
-    write_results(root, success, &ids, &message).map_err(|error| error.to_string())?;
-    clear_trigger(root);
-    if success {
-        let _ = fs::remove_file(prepared_file(root));
-    }
+    record(root, &ids, success, message)?;
     result.map(|outcome| outcome.message)
 }
 
@@ -165,22 +172,11 @@ async fn apply_through_worker(
             Vec::new(),
         )
         .map_err(|error| error.message())?;
-    entry.lock().status = moss_proto::status::QUEUED;
-    daemon.enqueue(entry.clone());
-    while !moss_proto::status::is_final(entry.status()) {
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    let (status, message, _) = entry.lock().result.clone().unwrap_or_default();
-    let ids = prepared(&daemon.root);
+    daemon.start(&entry);
+    let (status, message, _) = entry.wait_finished().await;
     let success = status == moss_proto::status::SUCCEEDED;
-    write_results(&daemon.root, success, &ids, &message).map_err(|error| error.to_string())?;
-    clear_trigger(&daemon.root);
-    if success {
-        let _ = fs::remove_file(prepared_file(&daemon.root));
-        Ok(())
-    } else {
-        Err(message)
-    }
+    record(&daemon.root, &prepared(&daemon.root), success, &message)?;
+    if success { Ok(()) } else { Err(message) }
 }
 
 #[interface(name = "org.freedesktop.PackageKit.Offline")]

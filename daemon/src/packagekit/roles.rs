@@ -175,7 +175,9 @@ pub async fn query(
     values: &[String],
 ) -> Result<Vec<Emit>, Failure> {
     use super::enums::role as r;
-    let all = apply_filter(catalogue(moss).await?, bits);
+    // One read of the installed and available packages serves the whole role.
+    let everything = catalogue(moss).await?;
+    let all = apply_filter(everything.clone(), bits);
     let lower: Vec<String> = values.iter().map(|value| value.to_lowercase()).collect();
     Ok(match role {
         r::RESOLVE => packages(&resolve(&all, values)),
@@ -268,7 +270,6 @@ pub async fn query(
             emits
         }
         r::DEPENDS_ON => {
-            let everything = catalogue(moss).await?;
             let mut found = Vec::new();
             for candidate in by_ids(&all, values)? {
                 for dependency in &candidate.meta.depends {
@@ -279,9 +280,8 @@ pub async fn query(
         }
         r::REQUIRED_BY => {
             let targets = by_ids(&all, values)?;
-            let everything = apply_filter(catalogue(moss).await?, bits);
-            let found: Vec<Candidate> = everything
-                .into_iter()
+            let found: Vec<Candidate> = all
+                .iter()
                 .filter(|candidate| {
                     candidate.meta.depends.iter().any(|dependency| {
                         targets.iter().any(|target| {
@@ -290,6 +290,7 @@ pub async fn query(
                         })
                     })
                 })
+                .cloned()
                 .collect();
             packages(&found)
         }
@@ -308,7 +309,7 @@ pub async fn query(
             .collect(),
         r::GET_UPDATES => {
             let plan = moss.plan_sync(false).await.map_err(failed)?;
-            let available = catalogue(moss).await?;
+            let available = &everything;
             plan.change
                 .iter()
                 .filter_map(|(_, new)| {
@@ -327,7 +328,6 @@ pub async fn query(
         }
         r::GET_UPDATE_DETAIL => {
             let plan = moss.plan_sync(false).await.map_err(failed)?;
-            let everything = catalogue(moss).await?;
             let mut emits = Vec::new();
             for id in values {
                 let Some(candidate) = everything.iter().find(|candidate| &candidate.id == id)

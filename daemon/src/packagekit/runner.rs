@@ -234,8 +234,7 @@ impl Runner {
                 Vec::new(),
             )
             .map_err(|error| (error::TRANSACTION_ERROR, error.message()))?;
-        entry.lock().status = moss_proto::status::QUEUED;
-        daemon.enqueue(entry.clone());
+        daemon.start(&entry);
         self.state
             .lock()
             .unwrap_or_else(|poison| poison.into_inner())

@@ -371,6 +371,28 @@ print('EXIT', Pk.ExitEnum.to_string(result.get_exit_code()))
             .symlink_metadata()
             .is_ok()
     );
+    // Cancel disarms it (the prepared update stays); trigger again for the boot-time step.
+    let offline = |method: &str, arguments: &[&str]| {
+        let mut command = setup.bus.command(Who::Root, "gdbus");
+        command.args(["call", "--system", "--dest", "org.freedesktop.PackageKit"]);
+        command.args(["--object-path", "/org/freedesktop/PackageKit", "--method"]);
+        command.arg(format!("org.freedesktop.PackageKit.Offline.{method}"));
+        command.args(arguments);
+        let output = command.output().unwrap();
+        assert!(output.status.success(), "{method}: {}", text(&output));
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    offline("Cancel", &[]);
+    assert!(
+        setup
+            .root
+            .path()
+            .join("system-update")
+            .symlink_metadata()
+            .is_err()
+    );
+    assert!(offline("GetPrepared", &[]).contains("pineapple"));
+    offline("Trigger", &["reboot"]);
     // The boot-time step needs the installation for itself: stop the daemon first.
     drop(setup._mossd);
     let status = Command::new(&moss_tests::bus::binaries().0)

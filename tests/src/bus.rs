@@ -215,6 +215,16 @@ impl TestBus {
 
     /// Start a bus, with or without polkitd (to test what happens when polkit is unreachable).
     pub fn start_with(polkit: bool) -> Self {
+        Self::start_inner(polkit, None)
+    }
+
+    /// Start a bus that activates mossd with the project's activation file (its `Exec` pointed
+    /// at the built binary serving `root`, exiting after `idle_exit` idle seconds).
+    pub fn start_activating(root: &Path, idle_exit: u64) -> Self {
+        Self::start_inner(true, Some((root, idle_exit)))
+    }
+
+    fn start_inner(polkit: bool, activation: Option<(&Path, u64)>) -> Self {
         install_system_files();
         let directory = tempfile::Builder::new()
             .prefix("moss-bus.")
@@ -229,7 +239,31 @@ impl TestBus {
             fs::copy(entry.path(), policy_dir.join(entry.file_name())).unwrap();
         }
         let socket = path.join("system_bus_socket");
-        fs::write(path.join("bus.conf"), bus_config(&socket, &policy_dir)).unwrap();
+        let mut config = bus_config(&socket, &policy_dir);
+        if let Some((root, idle_exit)) = activation {
+            let services = path.join("services");
+            fs::create_dir_all(&services).unwrap();
+            let name = "com.serpentos.Moss1.service";
+            let file = fs::read_to_string(project_dir().join("dbus/system-services").join(name))
+                .unwrap()
+                .replace(
+                    "Exec=/usr/libexec/mossd",
+                    &format!(
+                        "Exec={} --root {} --idle-exit {idle_exit}",
+                        binaries().0.display(),
+                        root.display()
+                    ),
+                );
+            fs::write(services.join(name), file).unwrap();
+            config = config.replace(
+                "<includedir>",
+                &format!(
+                    "<servicedir>{}</servicedir>\n  <includedir>",
+                    services.display()
+                ),
+            );
+        }
+        fs::write(path.join("bus.conf"), config).unwrap();
         let dbus = Command::new("dbus-daemon")
             .arg(format!("--config-file={}", path.join("bus.conf").display()))
             .args(["--nofork", "--nosyslog"])

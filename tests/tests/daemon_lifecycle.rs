@@ -312,3 +312,18 @@ fn the_shipped_units_verify() {
         );
     }
 }
+
+#[test]
+fn the_bus_activates_mossd_with_the_shipped_service_file_and_it_exits_when_idle() {
+    let root = tempfile::tempdir().unwrap();
+    let bus = TestBus::start_activating(root.path(), 2);
+    assert!(!bus.has_name("com.serpentos.Moss1"));
+    // The first call starts it.
+    let listing = moss_ok(&bus, Who::Nobody, &["list", "installed"]);
+    assert!(listing.is_empty(), "{listing}");
+    assert!(bus.has_name("com.serpentos.Moss1"));
+    // Idle, it leaves; the next call starts it again.
+    wait_for(|| !bus.has_name("com.serpentos.Moss1"), "idle exit");
+    moss_ok(&bus, Who::Root, &["state", "list"]);
+    assert!(bus.has_name("com.serpentos.Moss1"));
+}

@@ -220,7 +220,12 @@ impl BuildRoot for EngineRoot {
                         .map_err(engine)?;
                 }
             }
-            let plan = moss.plan_install(packages).await.map_err(engine)?;
+            let targets: Vec<moss::operations::Target> = packages
+                .iter()
+                .cloned()
+                .map(moss::operations::Target::Package)
+                .collect();
+            let plan = moss.plan_install(&targets).await.map_err(engine)?;
             moss.execute(&plan, "boulder build root")
                 .await
                 .map_err(engine)?;

@@ -1,9 +1,11 @@
 //! Exit codes by class of failure (BSD sysexits, as package managers and scripts expect).
 
-use moss::extract::ExtractError;
+use moss::{ErrorKind, extract::ExtractError};
 
 use crate::remote::RemoteError;
 
+/// The command was used wrongly (a malformed package name or argument).
+pub const USAGE: u8 = 64;
 /// Input data was malformed (a corrupt or hostile stone).
 pub const DATA_ERROR: u8 = 65;
 /// An input file does not exist or cannot be read.
@@ -14,6 +16,8 @@ pub const CANNOT_CREATE: u8 = 73;
 pub const FAILURE: u8 = 1;
 /// The daemon is not running or not reachable.
 pub const UNAVAILABLE: u8 = 69;
+/// Try again later (the installation is busy; a repository is unreachable or stale).
+pub const TEMPORARY: u8 = 75;
 /// Not permitted (polkit or the bus policy said no).
 pub const NO_PERMISSION: u8 = 77;
 /// The user cancelled; nothing was changed (as a shell reports Ctrl-C).
@@ -26,13 +30,13 @@ pub fn code_for(error: &anyhow::Error) -> u8 {
             return match remote {
                 RemoteError::Unavailable(_) => UNAVAILABLE,
                 RemoteError::NotAuthorized(_) => NO_PERMISSION,
-                RemoteError::NotFound(_) => NO_INPUT,
+                RemoteError::Engine(kind, _) => for_kind(*kind),
                 RemoteError::Cancelled(_) => CANCELLED,
                 RemoteError::Failed(_) => FAILURE,
             };
         }
-        if let Some(moss::EngineError::Cancelled) = cause.downcast_ref::<moss::EngineError>() {
-            return CANCELLED;
+        if let Some(engine) = cause.downcast_ref::<moss::EngineError>() {
+            return for_kind(engine.kind());
         }
         if let Some(extract) = cause.downcast_ref::<ExtractError>() {
             return match extract {
@@ -46,6 +50,20 @@ pub fn code_for(error: &anyhow::Error) -> u8 {
         }
     }
     FAILURE
+}
+
+/// The exit code of an engine failure: the one place kinds become exit codes, the same in
+/// direct mode and through mossd.
+pub fn for_kind(kind: ErrorKind) -> u8 {
+    match kind {
+        ErrorKind::NotFound | ErrorKind::NotInstalled | ErrorKind::UnknownRepository => NO_INPUT,
+        ErrorKind::InvalidRequest => USAGE,
+        ErrorKind::InvalidPackage => DATA_ERROR,
+        ErrorKind::Unmanaged => CANNOT_CREATE,
+        ErrorKind::Repository | ErrorKind::Busy => TEMPORARY,
+        ErrorKind::Cancelled => CANCELLED,
+        ErrorKind::Conflict | ErrorKind::Unsatisfiable | ErrorKind::Failed => FAILURE,
+    }
 }
 
 fn stone_code(error: &stone::Error) -> u8 {

@@ -54,6 +54,8 @@ fn main() -> ExitCode {
 /// Direct mode: open the installation here, under its lock.
 fn run_engine(cli: &Cli) -> anyhow::Result<()> {
     let root = cli.directory.clone().unwrap_or_else(|| PathBuf::from("/"));
+    // Hints in messages then name this root (`moss -D ROOT ...`).
+    moss::hint::set_direct_root(&root);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

@@ -3,7 +3,7 @@
 use std::io::Write;
 
 use moss::{
-    operations::{Plan, Planned},
+    operations::{Plan, Planned, Target},
     queries::PackageSummary,
     requests::Change,
 };
@@ -174,7 +174,7 @@ pub async fn install(
     yes: bool,
 ) -> anyhow::Result<()> {
     let change = Change::Install {
-        packages: arguments.packages.clone(),
+        targets: Target::from_words(&arguments.packages),
     };
     let nothing = Some("Everything requested is already installed");
     carry_out(

@@ -9,10 +9,13 @@ use std::{collections::HashMap, os::fd::AsFd, path::Path, sync::Arc};
 use futures_util::StreamExt;
 use moss::{
     events::Reporter,
-    operations::Plan,
+    operations::{Plan, Target},
     requests::{Change, Outcome},
 };
-use moss_proto::{ManagerProxy, TransactionProxy, status, wire::Progress};
+use moss_proto::{
+    ErrorKind, ManagerProxy, TransactionProxy, status,
+    wire::{Failure, Progress},
+};
 use zbus::{Connection, wire::Fd};
 
 use crate::progress;
@@ -26,13 +29,14 @@ pub enum RemoteError {
     /// polkit or the bus policy said no.
     #[error("{0}")]
     NotAuthorized(String),
-    /// Something named does not exist.
-    #[error("{0}")]
-    NotFound(String),
+    /// An engine failure of a known kind (from the D-Bus error name, or the outcome of a
+    /// failed transaction).
+    #[error("{1}")]
+    Engine(ErrorKind, String),
     /// The transaction was cancelled; nothing changed.
     #[error("{0}")]
     Cancelled(String),
-    /// The daemon reported a failure.
+    /// The daemon reported a failure of no engine kind (limits, state, transport).
     #[error("{0}")]
     Failed(String),
 }
@@ -43,7 +47,14 @@ pub fn error(error: zbus::Error) -> anyhow::Error {
         zbus::Error::MethodError(name, message, _) => {
             (name.to_string(), message.clone().unwrap_or_default())
         }
-        zbus::Error::FDO(fdo) => (String::new(), fdo.to_string()),
+        // The bus's own errors carry their name too (`ServiceUnknown` when mossd cannot be
+        // activated).
+        zbus::Error::FDO(fdo) => (
+            zbus::DBusError::name(fdo.as_ref()).to_string(),
+            zbus::DBusError::description(fdo.as_ref())
+                .unwrap_or_default()
+                .to_owned(),
+        ),
         other => (String::new(), other.to_string()),
     };
     let short = name.rsplit('.').next().unwrap_or_default();
@@ -52,9 +63,11 @@ pub fn error(error: zbus::Error) -> anyhow::Error {
             RemoteError::Unavailable(unavailable_hint(&message))
         }
         "NotAuthorized" | "AccessDenied" => RemoteError::NotAuthorized(message),
-        "NotFound" => RemoteError::NotFound(message),
-        _ if message.contains("ServiceUnknown") || message.contains("was not provided") => {
-            RemoteError::Unavailable(unavailable_hint(&message))
+        _ if name.starts_with("com.serpentos.Moss1.Error.") => {
+            match moss_proto::Error::kind_of_name(short) {
+                Some(kind) => RemoteError::Engine(kind, message),
+                None => RemoteError::Failed(message),
+            }
         }
         _ => RemoteError::Failed(message),
     };
@@ -99,8 +112,8 @@ impl Daemon {
     /// The plan of an install, remove or sync.
     pub async fn plan(&self, change: &Change) -> anyhow::Result<Plan> {
         let plan = match change {
-            Change::Install { packages } => {
-                let (names, files) = split_local(packages)?;
+            Change::Install { targets } => {
+                let (names, files) = split_local(targets)?;
                 let names: Vec<&str> = names.iter().map(String::as_str).collect();
                 let descriptors: Vec<Fd<'_>> =
                     files.iter().map(|file| file.as_fd().into()).collect();
@@ -122,8 +135,8 @@ impl Daemon {
     pub async fn perform(&self, change: Change) -> anyhow::Result<Outcome> {
         let options = HashMap::new();
         let created = match &change {
-            Change::Install { packages } => {
-                let (names, files) = split_local(packages)?;
+            Change::Install { targets } => {
+                let (names, files) = split_local(targets)?;
                 let names: Vec<&str> = names.iter().map(String::as_str).collect();
                 let descriptors: Vec<Fd<'_>> =
                     files.iter().map(|file| file.as_fd().into()).collect();
@@ -279,7 +292,7 @@ impl Daemon {
                 ..Outcome::default()
             })),
             status::CANCELLED => Err(RemoteError::Cancelled(message).into()),
-            _ => Err(RemoteError::Failed(message).into()),
+            _ => Err(RemoteError::Engine(Failure::kind_of(&outcome), message).into()),
         }
     }
 
@@ -298,22 +311,26 @@ impl Daemon {
     }
 }
 
-/// Requests naming existing `.stone` files are opened here and passed as file descriptors; the
-/// daemon never opens a path a caller names.
-fn split_local(packages: &[String]) -> anyhow::Result<(Vec<String>, Vec<std::fs::File>)> {
+/// Local stones are opened here, with the user's own permissions, and passed as file
+/// descriptors: the daemon never opens a path a caller names.
+fn split_local(targets: &[Target]) -> anyhow::Result<(Vec<String>, Vec<std::fs::File>)> {
     let mut names = Vec::new();
     let mut files = Vec::new();
-    for package in packages {
-        let path = Path::new(package);
-        if package.ends_with(".stone") && path.exists() {
-            files.push(
-                std::fs::File::open(path).map_err(|source| {
-                    anyhow::anyhow!("cannot open {}: {source}", path.display())
-                })?,
-            );
-        } else {
-            names.push(package.clone());
+    for target in targets {
+        match target {
+            Target::Package(name) => names.push(name.clone()),
+            Target::LocalStone(path) => files.push(open_local(path)?),
         }
     }
     Ok((names, files))
+}
+
+fn open_local(path: &Path) -> anyhow::Result<std::fs::File> {
+    std::fs::File::open(path).map_err(|source| {
+        RemoteError::Engine(
+            ErrorKind::NotFound,
+            format!("cannot open {}: {source}", path.display()),
+        )
+        .into()
+    })
 }

@@ -71,8 +71,9 @@ pub async fn run(backend: &Backend<'_>, command: &StateCommand, yes: bool) -> an
             }
             if !*fix {
                 anyhow::bail!(
-                    "{} problems found; run `moss state verify --fix` to repair them",
-                    issues.len()
+                    "{} problems found; run {} to repair them",
+                    issues.len(),
+                    moss::hint::moss("state verify --fix")
                 );
             }
             Change::Repair

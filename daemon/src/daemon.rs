@@ -21,8 +21,11 @@ use tokio::sync::Notify;
 use zbus::Connection;
 
 use crate::{
-    authority::Caller, config::Config, history::History, progress::ForwardingReporter,
-    progress::Meter,
+    authority::Caller,
+    config::Config,
+    history::History,
+    incoming::{Incoming, Limits},
+    progress::{ForwardingReporter, Meter},
 };
 
 /// What a transaction does.
@@ -56,8 +59,9 @@ pub struct Progressing {
     pub status: &'static str,
     /// Percentage and event numbering.
     pub meter: Meter,
-    /// Every event so far, for replay: (sequence, progress JSON).
-    pub events: Vec<(u64, String)>,
+    /// The latest events, for replay: (sequence, progress JSON), at most
+    /// [`crate::limits::MAX_EVENTS`].
+    pub events: VecDeque<(u64, String)>,
     /// `(status, message, outcome JSON)` once finished.
     pub result: Option<(String, String, String)>,
     /// When it started running.
@@ -87,6 +91,16 @@ pub struct Entry {
     pub progress: Mutex<Progressing>,
     /// Woken when it finishes.
     pub finished: Notify,
+}
+
+impl Progressing {
+    /// Keep an event for replay, dropping the oldest beyond the bound.
+    pub fn keep_event(&mut self, sequence: u64, json: String) {
+        if self.events.len() >= crate::limits::MAX_EVENTS {
+            self.events.pop_front();
+        }
+        self.events.push_back((sequence, json));
+    }
 }
 
 impl Entry {
@@ -140,6 +154,8 @@ pub struct Daemon {
     pub recovery: Mutex<Option<String>>,
     /// Updates found by the last background check.
     pub pending_updates: AtomicU32,
+    /// Local stones callers hand in.
+    pub incoming: Incoming,
     connection: OnceLock<Connection>,
     transactions: Mutex<BTreeMap<u64, Arc<Entry>>>,
     next: AtomicU64,
@@ -159,6 +175,7 @@ impl Daemon {
         history: History,
     ) -> Self {
         Self {
+            incoming: Incoming::new(&root, Limits::default()),
             moss,
             reporter,
             root,
@@ -248,6 +265,21 @@ impl Daemon {
                 "mossd is shutting down; retry in a moment".into(),
             ));
         }
+        if caller.uid != 0 {
+            let held = self
+                .transactions
+                .lock()
+                .unwrap_or_else(|poison| poison.into_inner())
+                .values()
+                .filter(|entry| entry.caller.uid == caller.uid && !status::is_final(entry.status()))
+                .count();
+            if held >= crate::limits::MAX_TRANSACTIONS_PER_CALLER {
+                return Err(Error::LimitExceeded(format!(
+                    "uid {} already has {held} unfinished transactions; wait for them to finish",
+                    caller.uid
+                )));
+            }
+        }
         let number = self.next.fetch_add(1, Ordering::SeqCst);
         let key = local_files.is_empty().then(|| work.key());
         let entry = Arc::new(Entry {
@@ -262,7 +294,7 @@ impl Daemon {
             progress: Mutex::new(Progressing {
                 status: status::WAITING,
                 meter: Meter::default(),
-                events: Vec::new(),
+                events: VecDeque::new(),
                 result: None,
                 started: 0,
             }),

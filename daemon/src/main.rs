@@ -5,7 +5,9 @@ mod authority;
 mod config;
 mod daemon;
 mod history;
+mod incoming;
 mod inhibit;
+mod limits;
 mod manager;
 mod packagekit;
 mod progress;
@@ -43,9 +45,23 @@ struct Arguments {
     /// PackageKit's offline updates.
     #[arg(long)]
     offline_update: bool,
+    /// Internal: copy one file to stdout as this uid (PackageKit's `InstallFiles`).
+    #[arg(long, hide = true, value_name = "UID", requires = "read_path")]
+    read_as: Option<u32>,
+    /// Internal: the size limit of `--read-as`.
+    #[arg(long, hide = true, value_name = "BYTES", default_value_t = 2 << 30)]
+    read_limit: u64,
+    /// Internal: the file of `--read-as`.
+    #[arg(hide = true, last = true, value_name = "PATH")]
+    read_path: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
+    let arguments = Arguments::parse();
+    // The file reader child: nothing else of the daemon runs in it.
+    if let (Some(uid), Some(path)) = (arguments.read_as, &arguments.read_path) {
+        return incoming::read_as_main(uid, arguments.read_limit, path);
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("MOSSD_LOG")
@@ -57,7 +73,6 @@ fn main() -> ExitCode {
                 && std::env::var_os("NO_COLOR").is_none(),
         )
         .init();
-    let arguments = Arguments::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

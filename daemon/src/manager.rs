@@ -1,10 +1,11 @@
 //! The manager object (`com.serpentos.Moss1` at `/com/serpentos/Moss1`): queries, answered at
 //! once and concurrently with the worker, and the methods that create transactions.
 
-use std::{collections::HashMap, io::Write, os::fd::AsFd, path::PathBuf, sync::Arc};
+use std::{collections::HashMap, path::PathBuf, sync::Arc};
 
 use moss::{
     EngineError,
+    operations::Target,
     queries::{PackageDetails, PackageSummary},
     requests::Change,
 };
@@ -19,8 +20,9 @@ use zbus::{
 };
 
 use crate::{
-    authority,
+    authority::{self, Caller},
     daemon::{Daemon, Work},
+    limits,
     transaction::TransactionObject,
     worker::describe,
 };
@@ -47,19 +49,23 @@ impl Manager {
         connection: &Connection,
         action: &'static str,
         work: Work,
-        local_files: Vec<PathBuf>,
         options: &Options,
     ) -> Result<OwnedObjectPath, Error> {
         self.daemon.touch();
-        let caller = match authority::authorize(connection, header, action).await {
-            Ok(caller) => caller,
-            Err(error) => {
-                for file in &local_files {
-                    let _ = std::fs::remove_file(file);
-                }
-                return Err(error);
-            }
-        };
+        let caller = authority::authorize(connection, header, action).await?;
+        self.create_for(caller, action, work, Vec::new(), options)
+            .await
+    }
+
+    /// Create and export a transaction for a caller already authorised for `action`.
+    async fn create_for(
+        &self,
+        caller: Caller,
+        action: &'static str,
+        work: Work,
+        local_files: Vec<PathBuf>,
+        options: &Options,
+    ) -> Result<OwnedObjectPath, Error> {
         if local_files.is_empty()
             && let Some(existing) = self.daemon.joinable(&work.key())
         {
@@ -76,7 +82,11 @@ impl Manager {
             role = entry.work.title(),
             "created"
         );
-        TransactionObject::export(self.daemon.clone(), entry.clone()).await?;
+        if let Err(error) = TransactionObject::export(self.daemon.clone(), entry.clone()).await {
+            self.daemon.forget(entry.number);
+            crate::transaction::remove_files(&entry);
+            return Err(error.into());
+        }
         // `start: true` queues it at once, for callers that do not follow its signals (busctl,
         // gdbus, scripts); its events stay available through `Events`.
         if start_now(options) {
@@ -93,48 +103,22 @@ impl Manager {
         change: Change,
         options: &Options,
     ) -> Result<OwnedObjectPath, Error> {
-        self.create(
-            header,
-            connection,
-            action,
-            Work::Change(change),
-            Vec::new(),
-            options,
-        )
-        .await
+        self.create(header, connection, action, Work::Change(change), options)
+            .await
     }
+}
 
-    /// Copy local stones the caller opened into the daemon's own directory: the caller proves
-    /// it may read them by passing them, and the daemon never opens a path a caller names.
-    fn receive_files(&self, files: Vec<OwnedFd>) -> Result<Vec<PathBuf>, Error> {
-        let directory = self.daemon.root.join(".moss/daemon/v1/incoming");
-        std::fs::create_dir_all(&directory).map_err(|error| {
-            Error::Failed(format!("cannot create {}: {error}", directory.display()))
-        })?;
-        let mut received = Vec::new();
-        for file in files {
-            let descriptor: std::os::fd::OwnedFd = file.into();
-            let mut source =
-                std::fs::File::from(descriptor.as_fd().try_clone_to_owned().map_err(|error| {
-                    Error::InvalidArgument(format!("unusable file descriptor: {error}"))
-                })?);
-            let mut target = tempfile::Builder::new()
-                .prefix("local-")
-                .suffix(".stone")
-                .tempfile_in(&directory)
-                .map_err(|error| Error::Failed(format!("cannot store a local stone: {error}")))?;
-            std::io::copy(&mut source, target.as_file_mut())
-                .and_then(|_| target.as_file_mut().flush())
-                .map_err(|error| {
-                    Error::InvalidArgument(format!("cannot read a local stone: {error}"))
-                })?;
-            let (_, path) = target
-                .keep()
-                .map_err(|error| Error::Failed(format!("cannot keep a local stone: {error}")))?;
-            received.push(path);
-        }
-        Ok(received)
-    }
+/// Install targets: package names, and the daemon's copies of the caller's local stones.
+fn install_targets(packages: Vec<String>, local: &[PathBuf]) -> Vec<Target> {
+    packages
+        .into_iter()
+        .map(Target::Package)
+        .chain(local.iter().cloned().map(Target::LocalStone))
+        .collect()
+}
+
+fn into_fds(files: Vec<OwnedFd>) -> Vec<std::os::fd::OwnedFd> {
+    files.into_iter().map(Into::into).collect()
 }
 
 fn path(text: &str) -> Result<OwnedObjectPath, Error> {
@@ -142,15 +126,9 @@ fn path(text: &str) -> Result<OwnedObjectPath, Error> {
         .map_err(|error| Error::Failed(format!("bad object path {text}: {error}")))
 }
 
-/// Map an engine error of a query to a named D-Bus error.
-fn query_error(error: EngineError) -> Error {
-    match error {
-        EngineError::UnknownState(_) => Error::NotFound(error.to_string()),
-        EngineError::Other(ref message) if message.starts_with("no installed or available") => {
-            Error::NotFound(describe(&error))
-        }
-        other => Error::Failed(describe(&other)),
-    }
+/// The named D-Bus error of an engine error, by its kind.
+pub fn query_error(error: EngineError) -> Error {
+    Error::engine(error.kind(), describe(&error))
 }
 
 /// Whether the options ask to start the transaction at once.
@@ -185,6 +163,8 @@ impl Manager {
 
     async fn info(&self, requests: Vec<String>, files: bool) -> Result<Vec<Details>, Error> {
         self.daemon.touch();
+        limits::names(&requests, "package")?;
+        let requests = limits::unique(requests);
         let details: Vec<PackageDetails> = self
             .daemon
             .moss
@@ -196,6 +176,7 @@ impl Manager {
 
     async fn search(&self, keyword: String, installed_only: bool) -> Result<Vec<Package>, Error> {
         self.daemon.touch();
+        limits::text(&keyword, "search keyword")?;
         let hits: Vec<PackageSummary> = self
             .daemon
             .moss
@@ -207,6 +188,7 @@ impl Manager {
 
     async fn search_file(&self, needle: String) -> Result<Vec<File>, Error> {
         self.daemon.touch();
+        limits::text(&needle, "file name")?;
         let hits = self.daemon.moss.search_file(&needle).await;
         Ok(hits
             .map_err(query_error)?
@@ -250,23 +232,22 @@ impl Manager {
         local_files: Vec<OwnedFd>,
     ) -> Result<PlanWire, Error> {
         self.daemon.touch();
-        let mut requests = packages;
-        let mut received = Vec::new();
+        limits::names(&packages, "package")?;
+        self.daemon.incoming.check_count(local_files.len())?;
+        // Reading a caller's stone takes the install permission, asked before any byte is
+        // read; the plan itself writes nothing (the copies go when `received` is dropped).
         if !local_files.is_empty() {
-            // Planning a local stone puts it in the store: that takes the install permission.
             authority::authorize(connection, &header, actions::INSTALL).await?;
-            received = self.receive_files(local_files)?;
-            requests.extend(received.iter().map(|path| path.display().to_string()));
         }
-        let plan = self.daemon.moss.plan_install(&requests).await;
-        for file in received {
-            let _ = std::fs::remove_file(file);
-        }
+        let received = self.daemon.incoming.receive(into_fds(local_files)).await?;
+        let targets = install_targets(packages, received.paths());
+        let plan = self.daemon.moss.plan_install(&targets).await;
         Ok(plan.map_err(query_error)?.into())
     }
 
     async fn plan_remove(&self, packages: Vec<String>) -> Result<PlanWire, Error> {
         self.daemon.touch();
+        limits::names(&packages, "package")?;
         let plan = self.daemon.moss.plan_remove(&packages).await;
         Ok(plan.map_err(query_error)?.into())
     }
@@ -316,19 +297,16 @@ impl Manager {
         local_files: Vec<OwnedFd>,
         options: Options,
     ) -> Result<OwnedObjectPath, Error> {
-        let received = self.receive_files(local_files)?;
-        let mut requests = packages;
-        requests.extend(received.iter().map(|path| path.display().to_string()));
-        let work = Work::Change(Change::Install { packages: requests });
-        self.create(
-            &header,
-            connection,
-            actions::INSTALL,
-            work,
-            received,
-            &options,
-        )
-        .await
+        self.daemon.touch();
+        limits::names(&packages, "package")?;
+        self.daemon.incoming.check_count(local_files.len())?;
+        // Authorised first: nothing of a refused caller is read or written.
+        let caller = authority::authorize(connection, &header, actions::INSTALL).await?;
+        let received = self.daemon.incoming.receive(into_fds(local_files)).await?;
+        let targets = install_targets(packages, received.paths());
+        let work = Work::Change(Change::Install { targets });
+        self.create_for(caller, actions::INSTALL, work, received.keep(), &options)
+            .await
     }
 
     async fn remove(
@@ -338,6 +316,7 @@ impl Manager {
         packages: Vec<String>,
         options: Options,
     ) -> Result<OwnedObjectPath, Error> {
+        limits::names(&packages, "package")?;
         let change = Change::Remove { packages };
         self.change(&header, connection, actions::REMOVE, change, &options)
             .await
@@ -385,6 +364,14 @@ impl Manager {
         keys: Vec<String>,
         options: Options,
     ) -> Result<OwnedObjectPath, Error> {
+        for (value, what) in [
+            (&name, "repository name"),
+            (&uri, "URI"),
+            (&comment, "comment"),
+        ] {
+            limits::text(value, what)?;
+        }
+        limits::names(&keys, "key")?;
         let change = Change::RepoAdd {
             name,
             uri,
@@ -476,6 +463,7 @@ impl Manager {
         ids: Vec<u64>,
         options: Options,
     ) -> Result<OwnedObjectPath, Error> {
+        limits::count(ids.len(), "states")?;
         let change = Change::StateRemove { ids };
         self.change(&header, connection, actions::STATE_PRUNE, change, &options)
             .await
@@ -544,6 +532,8 @@ impl Manager {
         packages: Vec<String>,
         options: Options,
     ) -> Result<OwnedObjectPath, Error> {
+        limits::names(&packages, "package")?;
+        limits::text(&directory, "build root")?;
         let change = Change::BuildRoot {
             directory: PathBuf::from(directory),
             packages,
@@ -563,7 +553,6 @@ impl Manager {
             connection,
             actions::SYNC,
             Work::AutomaticUpdate,
-            Vec::new(),
             &options,
         )
         .await

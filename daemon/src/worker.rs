@@ -87,7 +87,7 @@ async fn carry_out(daemon: &Arc<Daemon>, entry: &Arc<Entry>) {
                     let before = state.meter.percentage();
                     let progress = state.meter.record(event);
                     let json = progress.to_json();
-                    state.events.push((progress.sequence, json.clone()));
+                    state.keep_event(progress.sequence, json.clone());
                     ((progress.sequence, json), before != progress.percentage)
                 };
                 if let Some(emitter) = &emitter {
@@ -125,7 +125,11 @@ async fn carry_out(daemon: &Arc<Daemon>, entry: &Arc<Entry>) {
             "cancelled; nothing was changed".to_owned(),
             String::new(),
         ),
-        Err(error) => (status::FAILED, describe(&error), String::new()),
+        Err(error) => (
+            status::FAILED,
+            describe(&error),
+            moss_proto::wire::Failure { kind: error.kind() }.to_json(),
+        ),
     };
     daemon.moss.cancellation().reset();
     tracing::info!(

@@ -9,6 +9,7 @@ pub mod wire;
 
 mod proxies;
 
+pub use moss::ErrorKind;
 pub use proxies::{ManagerProxy, TransactionProxy};
 
 /// Well-known bus name of the daemon.
@@ -65,7 +66,9 @@ pub mod actions {
     ];
 }
 
-/// Named D-Bus errors the daemon replies with (`com.serpentos.Moss1.Error.*`).
+/// Named D-Bus errors the daemon replies with (`com.serpentos.Moss1.Error.*`). Engine failures
+/// get the name of their [`ErrorKind`] ([`Error::engine`]), so clients tell them apart by name,
+/// never by message.
 #[derive(Debug, zbus::DBusError)]
 #[zbus(prefix = "com.serpentos.Moss1.Error")]
 pub enum Error {
@@ -76,25 +79,131 @@ pub enum Error {
     NotAuthorized(String),
     /// The request names something that does not exist.
     NotFound(String),
+    /// A package named for removal is not installed.
+    NotInstalled(String),
     /// The request is malformed.
     InvalidArgument(String),
+    /// A package file is corrupt, hostile or not a package.
+    InvalidPackage(String),
+    /// Packages clash (files or declared conflicts).
+    Conflict(String),
+    /// No set of packages satisfies the request.
+    Unsatisfiable(String),
+    /// A named repository is not configured.
+    UnknownRepository(String),
+    /// A repository could not be reached or served something unusable.
+    Repository(String),
+    /// The root is not a moss installation, or holds a `/usr` moss does not manage.
+    Unmanaged(String),
+    /// Another process holds the installation.
+    Busy(String),
     /// The transaction already started, finished, or is past its point of no return.
     InvalidState(String),
+    /// The request is larger than the daemon accepts, or the caller holds too many objects.
+    LimitExceeded(String),
+    /// Cancelled before the point of no return; nothing was changed.
+    Cancelled(String),
     /// The change failed; the message names the object and the fix.
     Failed(String),
 }
 
-/// The class of a daemon error, for exit codes and messages.
 impl Error {
+    /// The D-Bus error of an engine failure of `kind`: the one place kinds become names.
+    pub fn engine(kind: ErrorKind, message: String) -> Self {
+        match kind {
+            ErrorKind::NotFound => Self::NotFound(message),
+            ErrorKind::NotInstalled => Self::NotInstalled(message),
+            ErrorKind::InvalidRequest => Self::InvalidArgument(message),
+            ErrorKind::InvalidPackage => Self::InvalidPackage(message),
+            ErrorKind::Conflict => Self::Conflict(message),
+            ErrorKind::Unsatisfiable => Self::Unsatisfiable(message),
+            ErrorKind::UnknownRepository => Self::UnknownRepository(message),
+            ErrorKind::Repository => Self::Repository(message),
+            ErrorKind::Unmanaged => Self::Unmanaged(message),
+            ErrorKind::Busy => Self::Busy(message),
+            ErrorKind::Cancelled => Self::Cancelled(message),
+            ErrorKind::Failed => Self::Failed(message),
+        }
+    }
+
+    /// The engine kind behind a D-Bus error name (the last component of
+    /// `com.serpentos.Moss1.Error.*`), for clients; `None` for names that are not engine
+    /// failures (authorisation, state, limits, transport).
+    pub fn kind_of_name(short_name: &str) -> Option<ErrorKind> {
+        Some(match short_name {
+            "NotFound" => ErrorKind::NotFound,
+            "NotInstalled" => ErrorKind::NotInstalled,
+            "InvalidArgument" => ErrorKind::InvalidRequest,
+            "InvalidPackage" => ErrorKind::InvalidPackage,
+            "Conflict" => ErrorKind::Conflict,
+            "Unsatisfiable" => ErrorKind::Unsatisfiable,
+            "UnknownRepository" => ErrorKind::UnknownRepository,
+            "Repository" => ErrorKind::Repository,
+            "Unmanaged" => ErrorKind::Unmanaged,
+            "Busy" => ErrorKind::Busy,
+            "Cancelled" => ErrorKind::Cancelled,
+            "Failed" => ErrorKind::Failed,
+            _ => return None,
+        })
+    }
+
+    /// The engine kind of this error; `None` for refusals, limits, state and transport errors.
+    pub fn kind(&self) -> Option<ErrorKind> {
+        Some(match self {
+            Self::NotFound(_) => ErrorKind::NotFound,
+            Self::NotInstalled(_) => ErrorKind::NotInstalled,
+            Self::InvalidArgument(_) => ErrorKind::InvalidRequest,
+            Self::InvalidPackage(_) => ErrorKind::InvalidPackage,
+            Self::Conflict(_) => ErrorKind::Conflict,
+            Self::Unsatisfiable(_) => ErrorKind::Unsatisfiable,
+            Self::UnknownRepository(_) => ErrorKind::UnknownRepository,
+            Self::Repository(_) => ErrorKind::Repository,
+            Self::Unmanaged(_) => ErrorKind::Unmanaged,
+            Self::Busy(_) => ErrorKind::Busy,
+            Self::Cancelled(_) => ErrorKind::Cancelled,
+            Self::Failed(_) => ErrorKind::Failed,
+            Self::ZBus(_)
+            | Self::NotAuthorized(_)
+            | Self::InvalidState(_)
+            | Self::LimitExceeded(_) => return None,
+        })
+    }
+
     /// The message without the D-Bus error name.
     pub fn message(&self) -> String {
         match self {
             Self::ZBus(error) => error.to_string(),
             Self::NotAuthorized(message)
             | Self::NotFound(message)
+            | Self::NotInstalled(message)
             | Self::InvalidArgument(message)
+            | Self::InvalidPackage(message)
+            | Self::Conflict(message)
+            | Self::Unsatisfiable(message)
+            | Self::UnknownRepository(message)
+            | Self::Repository(message)
+            | Self::Unmanaged(message)
+            | Self::Busy(message)
             | Self::InvalidState(message)
+            | Self::LimitExceeded(message)
+            | Self::Cancelled(message)
             | Self::Failed(message) => message.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod error_tests {
+    use super::*;
+
+    #[test]
+    fn every_engine_kind_has_a_name_that_maps_back() {
+        for kind in ErrorKind::ALL {
+            let error = Error::engine(kind, "m".into());
+            let name = zbus::DBusError::name(&error).to_string();
+            let short = name.rsplit('.').next().unwrap();
+            assert_eq!(Error::kind_of_name(short), Some(kind), "{name}");
+            assert_eq!(error.kind(), Some(kind));
         }
     }
 }

@@ -396,6 +396,28 @@ impl Progress {
     }
 }
 
+/// The outcome of a failed transaction (the `outcome` argument of `Finished` when its status
+/// is `failed`): the kind of the failure, so clients need not read the message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Failure {
+    /// The class of the failure.
+    pub kind: moss::ErrorKind,
+}
+
+impl Failure {
+    /// Encode for the wire.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// The kind in a failed transaction's outcome (`Failed` when it has none, as from an older
+    /// daemon).
+    pub fn kind_of(outcome: &str) -> moss::ErrorKind {
+        serde_json::from_str::<Self>(outcome)
+            .map_or(moss::ErrorKind::Failed, |failure| failure.kind)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,6 +6,7 @@ use std::{fs, path::Path};
 
 use crate::{
     engine::{EngineError, Moss, io_error},
+    operations::Target,
     repository::{self, AddMode},
     requests::Outcome,
 };
@@ -60,7 +61,8 @@ impl Moss {
             copy_files(&source, &target)?;
         }
         let moss = Moss::open(&canonical, self.reporter.clone()).await?;
-        let plan = moss.plan_install(packages).await;
+        let targets: Vec<Target> = packages.iter().cloned().map(Target::Package).collect();
+        let plan = moss.plan_install(&targets).await;
         let result = match plan {
             Ok(plan) if plan.is_empty() => Ok(Outcome {
                 message: format!("The build root {} has everything", canonical.display()),

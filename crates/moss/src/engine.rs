@@ -36,11 +36,23 @@ pub enum EngineError {
     #[error(transparent)]
     Blit(#[from] BlitError),
     /// A request names a state that does not exist.
-    #[error("state {0} does not exist; `moss state list` shows the states")]
+    #[error("state {id} does not exist; {hint} shows the states", id = .0, hint = crate::hint::moss("state list"))]
     UnknownState(u64),
     /// A request names the active state where another is needed.
     #[error("state {0} is the active state")]
     ActiveState(u64),
+    /// Nothing installed or available provides what a request names.
+    #[error("{0}")]
+    NotFound(String),
+    /// A package named for removal is not installed.
+    #[error("{name} is not installed; {hint} shows what is", name = .0, hint = crate::hint::moss("list installed"))]
+    NotInstalled(String),
+    /// A request is malformed.
+    #[error("{0}")]
+    InvalidRequest(String),
+    /// The resolver found no set of packages for the request.
+    #[error(transparent)]
+    Resolve(#[from] crate::resolve::ResolveError),
     /// A package id is selected but not in the store.
     #[error("package {0} is not in the store; refresh the repositories and retry")]
     MissingPackage(String),

@@ -7,9 +7,11 @@ mod build_root;
 pub mod cancel;
 pub mod db;
 pub mod engine;
+pub mod error_kind;
 pub mod events;
 pub mod extract;
 pub mod failpoint;
+pub mod hint;
 mod incremental;
 pub mod installation;
 pub mod journal;
@@ -27,4 +29,5 @@ pub mod triggers;
 pub mod vfs;
 
 pub use engine::{EngineError, Moss};
+pub use error_kind::ErrorKind;
 pub use stone;

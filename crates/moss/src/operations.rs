@@ -13,6 +13,7 @@ use crate::{
     engine::{EngineError, Moss},
     events::{Event, Phase},
     resolve::{self, Candidate, Origin, Policy, Request},
+    store::Store,
     transaction::Switch,
 };
 
@@ -44,6 +45,39 @@ pub struct Plan {
     /// Packages to fetch: (id, URL, size).
     #[serde(skip)]
     pub fetch: Vec<Fetch>,
+    /// Local stones to put in the store: (file, package id as planned).
+    #[serde(skip)]
+    pub local: Vec<(PathBuf, String)>,
+}
+
+/// What an install asks for: a package by name, or a local stone. Typed, so that a name that
+/// looks like a path is never opened as one.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Target {
+    /// A package name or provider (`name`, `kind(target)`).
+    Package(String),
+    /// A `.stone` file: in direct mode a path the user gave, in mossd the daemon's own copy of
+    /// a descriptor the caller passed.
+    LocalStone(PathBuf),
+}
+
+impl Target {
+    /// The targets of command-line words: an existing file ending in `.stone` is a local stone,
+    /// anything else a package name.
+    pub fn from_words(words: &[String]) -> Vec<Self> {
+        words
+            .iter()
+            .map(|word| {
+                let path = Path::new(word);
+                if word.ends_with(".stone") && path.is_file() {
+                    Self::LocalStone(path.to_owned())
+                } else {
+                    Self::Package(word.clone())
+                }
+            })
+            .collect()
+    }
 }
 
 impl Plan {
@@ -82,27 +116,47 @@ pub struct Available {
 }
 
 impl Moss {
-    /// Plan installing packages given by name, provider text or `.stone` path. Local stones are
-    /// read into the store first (nothing is installed until the plan is executed).
-    pub async fn plan_install(&self, requests: &[String]) -> Result<Plan, EngineError> {
+    /// Plan installing packages named by name or provider, and local stones. Local stones are
+    /// only read (their id, metadata and layout checked): nothing enters the store, the cache or
+    /// the database until the plan is executed.
+    pub async fn plan_install(&self, targets: &[Target]) -> Result<Plan, EngineError> {
         let mut wanted = Vec::new();
-        let mut local_stones = Vec::new();
-        for request in requests {
-            if request.ends_with(".stone") && Path::new(request).exists() {
-                local_stones.push((PathBuf::from(request), None, "local".to_owned()));
-            } else {
-                wanted.push(parse_request(request)?);
+        let mut local_paths = Vec::new();
+        for target in targets {
+            match target {
+                Target::Package(text) => wanted.push(parse_request(text)?),
+                Target::LocalStone(path) => local_paths.push(path.clone()),
             }
         }
+        let inspected = if local_paths.is_empty() {
+            Vec::new()
+        } else {
+            tokio::task::spawn_blocking(move || {
+                local_paths
+                    .into_iter()
+                    .map(|path| Store::inspect(&path).map(|inspected| (path, inspected)))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .await
+            .map_err(|error| {
+                EngineError::Other(format!("reading local stones was interrupted: {error}"))
+            })??
+        };
         let mut local_ids = HashSet::new();
-        if !local_stones.is_empty() {
-            for unpacked in self.add_stones(local_stones).await? {
-                wanted.push(Dependency::name(unpacked.meta.name.clone()));
-                local_ids.insert(unpacked.id);
-            }
+        for (_, stone) in &inspected {
+            wanted.push(Dependency::name(stone.meta.name.clone()));
+            local_ids.insert(stone.id.clone());
         }
         let installed = self.active_selections().await?;
         let mut candidates = self.candidates(&installed).await?;
+        for (path, stone) in inspected {
+            if !candidates.list.iter().any(|known| known.id == stone.id) {
+                candidates
+                    .list
+                    .push(candidate(stone.id.clone(), &stone.meta, Origin::Local));
+            }
+            candidates.local.insert(stone.id, path);
+        }
         // A local stone given by path beats any repository version of the same name.
         let local_names: HashSet<String> = candidates
             .list
@@ -166,9 +220,7 @@ impl Moss {
                 .filter(|candidate| provides(candidate, &dependency))
                 .collect();
             if matching.is_empty() {
-                return Err(EngineError::Other(format!(
-                    "{request} is not installed; `moss list installed` shows what is"
-                )));
+                return Err(EngineError::NotInstalled(request.clone()));
             }
             removal.extend(matching.into_iter().map(|candidate| candidate.id.clone()));
         }
@@ -234,6 +286,7 @@ impl Moss {
         let all = Candidates {
             list: candidates,
             sources: HashMap::new(),
+            local: HashMap::new(),
         };
         self.plan_from(&installed, &all, selected, |_, previous| {
             previous.unwrap_or(false)
@@ -288,6 +341,10 @@ impl Moss {
     /// Fetch what the plan needs, unpack it, and switch to the new state.
     pub async fn execute(&self, plan: &Plan, summary: &str) -> Result<Switch, EngineError> {
         self.cancellation.check()?;
+        if !plan.local.is_empty() {
+            self.add_local_stones(&plan.local).await?;
+            self.cancellation.check()?;
+        }
         if !plan.fetch.is_empty() {
             self.reporter.report(Event::PhaseStarted {
                 phase: Phase::Fetch,
@@ -311,6 +368,24 @@ impl Moss {
         self.apply(plan.selections.clone(), summary).await
     }
 
+    /// Put the planned local stones in the store, checking each is still the stone planned.
+    async fn add_local_stones(&self, local: &[(PathBuf, String)]) -> Result<(), EngineError> {
+        let stones = local
+            .iter()
+            .map(|(path, _)| (path.clone(), None, "local".to_owned()))
+            .collect();
+        let unpacked = self.add_stones(stones).await?;
+        for (path, id) in local {
+            if !unpacked.iter().any(|stone| &stone.id == id) {
+                return Err(EngineError::InvalidRequest(format!(
+                    "{} changed after the install was planned; run the install again",
+                    path.display()
+                )));
+            }
+        }
+        Ok(())
+    }
+
     async fn solve(
         &self,
         candidates: &[Candidate],
@@ -328,9 +403,7 @@ impl Moss {
         self.reporter.report(Event::PhaseFinished {
             phase: Phase::Resolve,
         });
-        result
-            .map(|resolution| resolution.selected)
-            .map_err(|error| EngineError::Other(error.to_string()))
+        Ok(result?.selected)
     }
 
     /// Requirements that keep every explicit package of `selections`.
@@ -361,16 +434,14 @@ impl Moss {
         let mut sources = HashMap::new();
         let mut seen = HashSet::new();
         for stored in self.db.packages().await? {
-            let origin = if installed_ids.contains(stored.id.as_str()) {
-                Origin::Installed
-            } else if stored.origin == "local" {
-                Origin::Local
-            } else {
-                // A cached package of a repository: offered again only through its repository.
+            // Stored packages that only older states use (local stones, cached repository
+            // packages) are no candidates: offered again, the resolver would move installed
+            // packages to them. Repositories and the local stones of this request are.
+            if !installed_ids.contains(stored.id.as_str()) {
                 continue;
-            };
+            }
             seen.insert(stored.id.clone());
-            candidates.push(candidate(stored.id, &stored.meta, origin));
+            candidates.push(candidate(stored.id, &stored.meta, Origin::Installed));
         }
         for available in self.available().await? {
             let Some(id) = available.meta.hash.clone() else {
@@ -400,6 +471,7 @@ impl Moss {
         Ok(Candidates {
             list: candidates,
             sources,
+            local: HashMap::new(),
         })
     }
 
@@ -453,6 +525,9 @@ impl Moss {
             {
                 plan.fetch.push(source.clone());
             }
+            if let Some(path) = candidates.local.get(id) {
+                plan.local.push((path.clone(), id.clone()));
+            }
             match installed_by_name.get(&candidate.name) {
                 Some(old) => {
                     changed_old.insert(*old);
@@ -489,10 +564,12 @@ fn planned(candidate: &Candidate) -> Planned {
     }
 }
 
-/// Candidates and where to fetch those that come from repositories.
+/// Candidates, where to fetch those that come from repositories, and the files of the local
+/// stones of the request.
 struct Candidates {
     list: Vec<Candidate>,
     sources: HashMap<String, Fetch>,
+    local: HashMap<String, PathBuf>,
 }
 
 fn candidate(id: String, meta: &Package, origin: Origin) -> Candidate {
@@ -517,6 +594,6 @@ fn provides(candidate: &Candidate, dependency: &Dependency) -> bool {
 
 fn parse_request(text: &str) -> Result<Dependency, EngineError> {
     text.parse().map_err(|error: stone::ParseDependencyError| {
-        EngineError::Other(format!("{error}; write a package name or kind(target)"))
+        EngineError::InvalidRequest(format!("{error}; write a package name or kind(target)"))
     })
 }

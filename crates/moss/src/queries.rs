@@ -181,7 +181,7 @@ impl Moss {
         let mut reports = Vec::new();
         for request in requests {
             let dependency: Dependency = request.parse().map_err(|error| {
-                EngineError::Other(format!("`{request}` is not a package name: {error}"))
+                EngineError::InvalidRequest(format!("`{request}` is not a package name: {error}"))
             })?;
             let before = reports.len();
             for package in installed
@@ -216,8 +216,9 @@ impl Moss {
                 });
             }
             if reports.len() == before {
-                return Err(EngineError::Other(format!(
-                    "no installed or available package provides {request}; try `moss search`"
+                return Err(EngineError::NotFound(format!(
+                    "no installed or available package provides {request}; try {}",
+                    crate::hint::moss("search")
                 )));
             }
         }

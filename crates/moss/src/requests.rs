@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     engine::{EngineError, Moss},
-    operations::Plan,
+    operations::{Plan, Target},
     state::Pruned,
     transaction::Switch,
 };
@@ -18,10 +18,10 @@ use crate::{
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Change {
-    /// Install packages by name, provider or local `.stone` path.
+    /// Install packages by name or provider, and local stones.
     Install {
         /// What to install.
-        packages: Vec<String>,
+        targets: Vec<Target>,
     },
     /// Remove packages (and what only they needed).
     Remove {
@@ -204,7 +204,7 @@ impl Moss {
     /// against the indexes as they are).
     pub async fn plan_change(&self, change: &Change) -> Result<Option<Plan>, EngineError> {
         Ok(match change {
-            Change::Install { packages } => Some(self.plan_install(packages).await?),
+            Change::Install { targets } => Some(self.plan_install(targets).await?),
             Change::Remove { packages } => Some(self.plan_remove(packages).await?),
             Change::Sync {
                 allow_downgrade, ..
@@ -216,8 +216,8 @@ impl Moss {
     /// Carry out a change.
     pub async fn perform(&self, change: &Change) -> Result<Outcome, EngineError> {
         match change {
-            Change::Install { packages } => {
-                let plan = self.plan_install(packages).await?;
+            Change::Install { targets } => {
+                let plan = self.plan_install(targets).await?;
                 self.execute_plan(plan, "Install", "Everything requested is already installed")
                     .await
             }
@@ -333,7 +333,7 @@ impl Moss {
                 .iter()
                 .find(|package| package.meta.hash.as_deref() == Some(id.as_str()))
                 .ok_or_else(|| {
-                    EngineError::Other(format!(
+                    EngineError::NotFound(format!(
                         "no repository offers package {id}; refresh the repositories"
                     ))
                 })?;

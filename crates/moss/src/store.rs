@@ -76,6 +76,15 @@ pub struct Unpacked {
     pub blake3: Vec<(u128, [u8; 32])>,
 }
 
+/// A local stone as a plan sees it: its id and metadata, nothing unpacked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inspected {
+    /// SHA-256 of the stone: the package id.
+    pub id: String,
+    /// Metadata.
+    pub meta: Package,
+}
+
 /// The content-addressed store of one installation.
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -159,6 +168,36 @@ impl Store {
     /// Whether the canonical asset exists.
     pub fn has(&self, digest: u128) -> bool {
         self.asset_path(digest).exists()
+    }
+
+    /// Read a stone's id and metadata and check its layout, writing nothing: what a plan needs
+    /// of a local stone before anyone has agreed to install it.
+    pub fn inspect(stone_path: &Path) -> Result<Inspected, StoreError> {
+        let id = sha256_file(stone_path).map_err(|source| StoreError::Io {
+            path: stone_path.to_owned(),
+            source,
+        })?;
+        let archive = Archive::open(stone_path)?;
+        if archive.file_type() != FileType::Binary {
+            return Err(StoreError::NotAPackage {
+                path: stone_path.to_owned(),
+                file_type: archive.file_type(),
+            });
+        }
+        let meta = archive
+            .packages()
+            .map_err(|error| error.in_file(stone_path))?
+            .into_iter()
+            .next()
+            .ok_or_else(|| StoreError::NoMetadata(stone_path.to_owned()))?;
+        let index: Vec<IndexEntry> = archive.index().copied().collect();
+        check_layout(&meta.name, archive.layouts(), &index).map_err(|source| {
+            StoreError::Layout {
+                path: stone_path.to_owned(),
+                source,
+            }
+        })?;
+        Ok(Inspected { id, meta })
     }
 
     /// Read a stone, check its layout, and put every file body the store lacks into it.

@@ -114,6 +114,8 @@ pub mod exit {
 
 /// Error codes of `ErrorCode`.
 pub mod error {
+    use moss::ErrorKind;
+
     pub const INTERNAL_ERROR: u32 = 4;
     pub const PACKAGE_ID_INVALID: u32 = 6;
     pub const PACKAGE_NOT_INSTALLED: u32 = 7;
@@ -122,10 +124,39 @@ pub mod error {
     pub const TRANSACTION_ERROR: u32 = 16;
     pub const TRANSACTION_CANCELLED: u32 = 17;
     pub const REPO_NOT_FOUND: u32 = 19;
+    pub const FAILED_INITIALIZATION: u32 = 22;
+    pub const CANNOT_GET_LOCK: u32 = 26;
     pub const PACKAGE_CONFLICTS: u32 = 36;
+    pub const REPO_NOT_AVAILABLE: u32 = 37;
     pub const INVALID_PACKAGE_FILE: u32 = 38;
     pub const FILE_NOT_FOUND: u32 = 42;
     pub const NOT_AUTHORIZED: u32 = 48;
+
+    /// The PackageKit error code of an engine failure: the one place kinds become codes.
+    pub fn for_kind(kind: ErrorKind) -> u32 {
+        match kind {
+            ErrorKind::NotFound => PACKAGE_NOT_FOUND,
+            ErrorKind::NotInstalled => PACKAGE_NOT_INSTALLED,
+            ErrorKind::InvalidRequest => PACKAGE_ID_INVALID,
+            ErrorKind::InvalidPackage => INVALID_PACKAGE_FILE,
+            ErrorKind::Conflict => PACKAGE_CONFLICTS,
+            ErrorKind::Unsatisfiable => DEP_RESOLUTION_FAILED,
+            ErrorKind::UnknownRepository => REPO_NOT_FOUND,
+            ErrorKind::Repository => REPO_NOT_AVAILABLE,
+            ErrorKind::Unmanaged => FAILED_INITIALIZATION,
+            ErrorKind::Busy => CANNOT_GET_LOCK,
+            ErrorKind::Cancelled => TRANSACTION_CANCELLED,
+            ErrorKind::Failed => TRANSACTION_ERROR,
+        }
+    }
+
+    /// The PackageKit error code of a daemon error (refusals, limits, engine failures).
+    pub fn for_daemon_error(error: &moss_proto::Error) -> u32 {
+        match error {
+            moss_proto::Error::NotAuthorized(_) => NOT_AUTHORIZED,
+            other => other.kind().map_or(TRANSACTION_ERROR, for_kind),
+        }
+    }
 }
 
 /// Network states.

@@ -5,6 +5,7 @@
 //! (same worker, same polkit actions as the moss interface), and their events become PackageKit
 //! properties and signals. Numeric values follow PackageKit 1.2.6 (`spec/dbus-peers.md` §2.6).
 
+mod downloads;
 pub mod enums;
 pub mod offline;
 mod roles;
@@ -47,6 +48,8 @@ pub struct Shared {
     pub active: Mutex<Vec<String>>,
     /// When each role last succeeded (for `GetTimeSinceAction`).
     pub last_action: Mutex<std::collections::HashMap<u32, Instant>>,
+    /// The uid that created each transaction object still on the bus.
+    owners: Mutex<std::collections::HashMap<String, u32>>,
 }
 
 impl Shared {
@@ -57,7 +60,32 @@ impl Shared {
             next: AtomicU64::new(1),
             active: Mutex::new(Vec::new()),
             last_action: Mutex::new(Default::default()),
+            owners: Mutex::new(Default::default()),
         })
+    }
+
+    /// Note a new transaction object of `uid`, unless that uid holds too many already.
+    fn claim(&self, path: &str, uid: u32) -> Result<(), String> {
+        let mut owners = self
+            .owners
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        let held = owners.values().filter(|owner| **owner == uid).count();
+        if uid != 0 && held >= crate::limits::MAX_PACKAGEKIT_PER_CALLER {
+            return Err(format!(
+                "uid {uid} already holds {held} PackageKit transactions; finish or drop them first"
+            ));
+        }
+        owners.insert(path.to_owned(), uid);
+        Ok(())
+    }
+
+    /// A transaction object left the bus.
+    pub fn release(&self, path: &str) {
+        self.owners
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .remove(path);
     }
 
     /// Announce the list of unfinished transactions.
@@ -142,12 +170,14 @@ impl PackageKit {
             .map(|index| (b'a' + ((seed >> (index * 5)) % 6) as u8) as char)
             .collect();
         let path = format!("/{number}_{letters}");
+        self.shared
+            .claim(&path, caller.uid)
+            .map_err(zbus::fdo::Error::LimitsExceeded)?;
         let object = PkTransaction::new(self.shared.clone(), path.clone(), caller);
-        connection
-            .object_server()
-            .at(path.as_str(), object)
-            .await
-            .map_err(|error| zbus::fdo::Error::Failed(error.to_string()))?;
+        if let Err(error) = connection.object_server().at(path.as_str(), object).await {
+            self.shared.release(&path);
+            return Err(zbus::fdo::Error::Failed(error.to_string()));
+        }
         transaction::reap_if_unused(self.shared.clone(), connection.clone(), path.clone());
         OwnedObjectPath::try_from(path).map_err(|error| zbus::fdo::Error::Failed(error.to_string()))
     }

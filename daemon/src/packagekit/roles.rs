@@ -70,8 +70,8 @@ pub fn id_name(id: &str) -> Result<&str, Failure> {
     Ok(fields[0])
 }
 
-fn failed(error: moss::EngineError) -> Failure {
-    (error::INTERNAL_ERROR, crate::worker::describe(&error))
+fn failed(failure: moss::EngineError) -> Failure {
+    super::runner::engine_failure(&failure)
 }
 
 /// Installed packages, then what the repositories offer that is not installed.

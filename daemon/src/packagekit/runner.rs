@@ -15,7 +15,7 @@ use super::{
     roles::{self, Emit, Failure},
     transaction::{PkState, PkTransaction},
 };
-use crate::{authority::Caller, daemon::Work};
+use crate::{authority::Caller, daemon::Work, incoming::Received};
 
 /// Carries a role out after the method replied.
 #[derive(Debug, Clone)]
@@ -157,6 +157,7 @@ impl Runner {
                 .object_server()
                 .remove::<PkTransaction, _>(runner.path.as_str())
                 .await;
+            runner.shared.release(&runner.path);
         });
     }
 
@@ -179,32 +180,68 @@ impl Runner {
 
     /// A change: refused (reported as PackageKit does, after the reply), simulated, or run by
     /// the mossd worker.
-    pub(super) fn change(
-        self,
-        authorised: Result<Caller, String>,
-        change: Change,
-        action: &'static str,
-        simulate: bool,
-    ) {
+    pub(super) fn change(self, authorised: Result<Caller, Failure>, request: ChangeRequest) {
         tokio::spawn(async move {
             let connection = self.connection();
             self.shared.list_changed(&connection).await;
-            if simulate {
-                self.set(|state| state.status = status::DEP_RESOLVE).await;
-                let result = self.simulate(&change).await;
-                self.finish(result).await;
-                return;
-            }
             let caller = match authorised {
                 Ok(caller) => caller,
-                Err(message) => {
-                    self.finish(Err((error::NOT_AUTHORIZED, message))).await;
+                Err(failure) => {
+                    self.finish(Err(failure)).await;
                     return;
                 }
             };
-            let result = self.run(change, caller, action).await;
+            let mut request = request;
+            if !request.files.is_empty() {
+                match self.receive(&caller, &mut request).await {
+                    Ok(()) => {}
+                    Err(failure) => {
+                        self.finish(Err(failure)).await;
+                        return;
+                    }
+                }
+            }
+            if request.simulate {
+                self.set(|state| state.status = status::DEP_RESOLVE).await;
+                let result = self.simulate(&request.change).await;
+                // A simulation's copies of local stones go here: nothing is kept.
+                drop(request.local);
+                self.finish(result).await;
+                return;
+            }
+            let result = self.run(request, caller).await;
             self.finish(result).await;
         });
+    }
+
+    /// Read the files of `InstallFiles` as the caller, and install the copies.
+    async fn receive(&self, caller: &Caller, request: &mut ChangeRequest) -> Result<(), Failure> {
+        let files = std::mem::take(&mut request.files);
+        let received = self
+            .shared
+            .daemon
+            .incoming
+            .read_as(caller.uid, &files)
+            .await
+            .map_err(|failure| {
+                let code = match failure {
+                    moss_proto::Error::NotFound(_) => error::FILE_NOT_FOUND,
+                    moss_proto::Error::Busy(_) => error::CANNOT_GET_LOCK,
+                    _ => error::INVALID_PACKAGE_FILE,
+                };
+                (code, failure.message())
+            })?;
+        if let Change::Install { targets } = &mut request.change {
+            targets.extend(
+                received
+                    .paths()
+                    .iter()
+                    .cloned()
+                    .map(moss::operations::Target::LocalStone),
+            );
+        }
+        request.local = received;
+        Ok(())
     }
 
     async fn simulate(&self, change: &Change) -> Result<(), Failure> {
@@ -212,18 +249,20 @@ impl Runner {
         let plan = moss
             .plan_change(change)
             .await
-            .map_err(|error| classify(&crate::worker::describe(&error)))?
+            .map_err(|failure| engine_failure(&failure))?
             .unwrap_or_default();
         self.send(&plan_emits(moss, &plan).await).await;
         Ok(())
     }
 
-    async fn run(
-        &self,
-        change: Change,
-        caller: Caller,
-        action: &'static str,
-    ) -> Result<(), Failure> {
+    async fn run(&self, request: ChangeRequest, caller: Caller) -> Result<(), Failure> {
+        let ChangeRequest {
+            change,
+            action,
+            local,
+            prepared,
+            ..
+        } = request;
         let daemon = &self.shared.daemon;
         let entry = daemon
             .create(
@@ -231,15 +270,15 @@ impl Runner {
                 caller,
                 action,
                 false,
-                Vec::new(),
+                local.keep(),
             )
-            .map_err(|error| (error::TRANSACTION_ERROR, error.message()))?;
+            .map_err(|error| (error::for_daemon_error(&error), error.message()))?;
         daemon.start(&entry);
         self.state
             .lock()
             .unwrap_or_else(|poison| poison.into_inner())
             .entry = Some(entry.clone());
-        let mut seen = 0;
+        let mut last_sequence = 0;
         let mut sizes: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
         // Downloads are reported by package name; PackageKit clients expect package ids.
         let package_ids: std::collections::HashMap<String, String> = roles::catalogue(&daemon.moss)
@@ -255,12 +294,14 @@ impl Runner {
                 let events: Vec<String> = progress
                     .events
                     .iter()
-                    .skip(seen)
+                    .filter(|(sequence, _)| *sequence > last_sequence)
                     .map(|(_, text)| text.clone())
                     .collect();
+                if let Some((sequence, _)) = progress.events.back() {
+                    last_sequence = last_sequence.max(*sequence);
+                }
                 (progress.status, progress.meter.percentage(), events)
             };
-            seen += events.len();
             let phase_status = events
                 .iter()
                 .rev()
@@ -309,11 +350,24 @@ impl Runner {
         match final_status.as_str() {
             moss_proto::status::SUCCEEDED => {
                 let outcome: Outcome = serde_json::from_str(&outcome).unwrap_or_default();
+                // An offline update is prepared once its packages are downloaded, never before
+                // the caller was authorised and the download succeeded.
+                if let Some(ids) = prepared
+                    && let Err(failure) = super::offline::prepare(&daemon.root, &ids)
+                {
+                    return Err((
+                        error::TRANSACTION_ERROR,
+                        format!("cannot record the prepared update: {failure}"),
+                    ));
+                }
                 self.report_outcome(&change, &outcome).await;
                 Ok(())
             }
             moss_proto::status::CANCELLED => Err((error::TRANSACTION_CANCELLED, message)),
-            _ => Err(classify(&message)),
+            _ => Err((
+                error::for_kind(moss_proto::wire::Failure::kind_of(&outcome)),
+                message,
+            )),
         }
     }
 
@@ -326,13 +380,15 @@ impl Runner {
         match change {
             Change::Download { ids } => {
                 let catalogue = roles::catalogue(moss).await.unwrap_or_default();
-                for (id, file) in ids.iter().zip(&outcome.files) {
+                let named =
+                    super::downloads::publish(moss, &self.shared.daemon.root, ids, &outcome.files)
+                        .await;
+                for (id, file) in ids.iter().zip(named) {
                     let package_id = catalogue
                         .iter()
                         .find(|candidate| &candidate.moss_id == id)
                         .map_or_else(|| id.clone(), |candidate| candidate.id.clone());
-                    self.send(&[Emit::Files(package_id, vec![file.clone()])])
-                        .await;
+                    self.send(&[Emit::Files(package_id, vec![file])]).await;
                 }
             }
             Change::RepoEnable { .. } | Change::RepoRemove { .. } => {
@@ -403,22 +459,27 @@ async fn plan_emits(moss: &moss::Moss, plan: &moss::operations::Plan) -> Vec<Emi
     emits
 }
 
-/// The PackageKit error code for a moss failure message.
-pub(super) fn classify(message: &str) -> Failure {
-    let code = if message.contains("conflicts") {
-        error::PACKAGE_CONFLICTS
-    } else if message.contains("no package provides") || message.contains("no repository offers") {
-        error::PACKAGE_NOT_FOUND
-    } else if message.contains("is not installed") {
-        error::PACKAGE_NOT_INSTALLED
-    } else if message.contains("cannot satisfy") {
-        error::DEP_RESOLUTION_FAILED
-    } else if message.contains("not configured") {
-        error::REPO_NOT_FOUND
-    } else if message.contains("not a stone") || message.contains("malformed") {
-        error::INVALID_PACKAGE_FILE
-    } else {
-        error::TRANSACTION_ERROR
-    };
-    (code, message.to_owned())
+/// The PackageKit failure of an engine error, by its kind.
+pub(super) fn engine_failure(failure: &moss::EngineError) -> Failure {
+    (
+        error::for_kind(failure.kind()),
+        crate::worker::describe(failure),
+    )
+}
+
+/// A change role's request, once its ids were checked.
+#[derive(Debug)]
+pub(super) struct ChangeRequest {
+    /// What to do.
+    pub(super) change: Change,
+    /// The polkit action it needs.
+    pub(super) action: &'static str,
+    /// Plan only.
+    pub(super) simulate: bool,
+    /// Paths the caller named (`InstallFiles`), read as the caller once authorised.
+    pub(super) files: Vec<String>,
+    /// The daemon's copies of the caller's local stones.
+    pub(super) local: Received,
+    /// Package ids to record as a prepared offline update once the download succeeded.
+    pub(super) prepared: Option<Vec<String>>,
 }

@@ -6,18 +6,20 @@ use std::{
     time::{Duration, Instant},
 };
 
-use moss::requests::Change;
+use moss::{operations::Target, requests::Change};
 use zbus::{Connection, interface, message::Header, object_server::SignalEmitter};
 
 use super::{
     Shared,
     enums::{error, flag, role, status},
     roles::{self, Failure},
-    runner::Runner,
+    runner::{ChangeRequest, Runner},
 };
 use crate::{
     authority::{self, Caller},
     daemon::Entry,
+    incoming::Received,
+    limits,
 };
 
 /// Errors PackageKit clients understand as method errors.
@@ -33,6 +35,19 @@ pub enum PkError {
     NotSupported(String),
     /// `Cancel` came too late or on a finished transaction.
     CannotCancel(String),
+    /// The caller is not the one that created the transaction, or may not cancel it.
+    RefusedByPolicy(String),
+    /// The request is larger than the daemon accepts.
+    InputInvalid(String),
+}
+
+impl From<moss_proto::Error> for PkError {
+    fn from(error: moss_proto::Error) -> Self {
+        match error {
+            moss_proto::Error::NotAuthorized(message) => Self::RefusedByPolicy(message),
+            other => Self::InputInvalid(other.message()),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -127,8 +142,8 @@ pub fn reap_if_unused(shared: Arc<Shared>, connection: Connection, path: String)
                 .object_server()
                 .remove::<PkTransaction, _>(path.as_str())
                 .await;
+            shared.release(&path);
         }
-        drop(shared);
     });
 }
 
@@ -139,18 +154,38 @@ fn names(ids: &[String]) -> Result<Vec<String>, Failure> {
 }
 
 impl PkTransaction {
+    /// Only the connection that created a transaction may use it (PackageKit refuses other
+    /// senders the same way); `Cancel` is checked on its own.
+    fn owner(&self, header: &Header<'_>) -> Result<(), PkError> {
+        let sender = header
+            .sender()
+            .map(|name| name.as_str())
+            .unwrap_or_default();
+        if sender != self.caller.name {
+            return Err(PkError::RefusedByPolicy(format!(
+                "sender does not match: transaction {} belongs to {} (uid {}), not {sender}; \
+                 create a transaction of your own",
+                self.path, self.caller.name, self.caller.uid
+            )));
+        }
+        Ok(())
+    }
+
     async fn authorise(
         &self,
         connection: &Connection,
         header: &Header<'_>,
         action: &'static str,
-    ) -> Result<Caller, String> {
+    ) -> Result<Caller, Failure> {
         authority::authorize(connection, header, action)
             .await
-            .map_err(|error| error.message())
+            .map_err(|error| (error::for_daemon_error(&error), error.message()))
     }
 
-    /// Start a change role after checking ids and permission.
+    /// Start a change role after checking ids and permission. Simulations of package changes
+    /// read nothing a caller names and write nothing, so they need no permission, as in
+    /// PackageKit; reading local files always does.
+    #[allow(clippy::too_many_arguments)]
     async fn start_change(
         &self,
         connection: &Connection,
@@ -159,7 +194,10 @@ impl PkTransaction {
         flags: u64,
         change: Result<Change, Failure>,
         action: &'static str,
+        files: Vec<String>,
+        prepared: Option<Vec<String>>,
     ) -> Result<(), PkError> {
+        self.owner(header)?;
         let runner = self.begin(new_role, flags)?;
         let change = match change {
             Ok(change) => change,
@@ -169,13 +207,22 @@ impl PkTransaction {
             }
         };
         let simulate = flags & flag::SIMULATE != 0;
-        // Simulations change nothing and need no permission, as in PackageKit.
-        let authorised = if simulate {
+        let authorised = if simulate && files.is_empty() {
             Ok(self.caller.clone())
         } else {
             self.authorise(connection, header, action).await
         };
-        runner.change(authorised, change, action, simulate);
+        runner.change(
+            authorised,
+            ChangeRequest {
+                change,
+                action,
+                simulate,
+                files,
+                local: Received::default(),
+                prepared,
+            },
+        );
         Ok(())
     }
 
@@ -191,9 +238,26 @@ impl PkTransaction {
 #[interface(name = "org.freedesktop.PackageKit.Transaction")]
 impl PkTransaction {
     /// Hints (`key=value`); all accepted, unknown ones ignored.
-    fn set_hints(&self, _hints: Vec<String>) {}
+    fn set_hints(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        hints: Vec<String>,
+    ) -> Result<(), PkError> {
+        self.owner(&header)?;
+        limits::names(&hints, "hint")?;
+        Ok(())
+    }
 
-    fn cancel(&self) -> Result<(), PkError> {
+    /// Cancel: the creator may; another user needs `cancel-foreign`, as in PackageKit.
+    async fn cancel(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] connection: &Connection,
+    ) -> Result<(), PkError> {
+        let caller = authority::caller(connection, &header).await?;
+        if caller.uid != self.caller.uid {
+            authority::authorize(connection, &header, moss_proto::actions::CANCEL_FOREIGN).await?;
+        }
         let state = self.lock();
         if state.finished {
             return Err(PkError::CannotCancel("the transaction has finished".into()));
@@ -228,58 +292,118 @@ impl PkTransaction {
         }
     }
 
-    fn resolve(&self, filter: u64, packages: Vec<String>) -> Result<(), PkError> {
+    fn resolve(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        filter: u64,
+        packages: Vec<String>,
+    ) -> Result<(), PkError> {
+        self.owner(&header)?;
+        limits::names(&packages, "package")?;
         self.begin(role::RESOLVE, 0)?.query(filter, packages);
         Ok(())
     }
 
-    fn search_names(&self, filter: u64, values: Vec<String>) -> Result<(), PkError> {
+    fn search_names(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        filter: u64,
+        values: Vec<String>,
+    ) -> Result<(), PkError> {
+        self.owner(&header)?;
+        limits::names(&values, "package")?;
         self.begin(role::SEARCH_NAME, 0)?.query(filter, values);
         Ok(())
     }
 
-    fn search_details(&self, filter: u64, values: Vec<String>) -> Result<(), PkError> {
+    fn search_details(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        filter: u64,
+        values: Vec<String>,
+    ) -> Result<(), PkError> {
+        self.owner(&header)?;
+        limits::names(&values, "package")?;
         self.begin(role::SEARCH_DETAILS, 0)?.query(filter, values);
         Ok(())
     }
 
-    fn search_files(&self, filter: u64, values: Vec<String>) -> Result<(), PkError> {
+    fn search_files(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        filter: u64,
+        values: Vec<String>,
+    ) -> Result<(), PkError> {
+        self.owner(&header)?;
+        limits::names(&values, "package")?;
         self.begin(role::SEARCH_FILE, 0)?.query(filter, values);
         Ok(())
     }
 
-    fn what_provides(&self, filter: u64, values: Vec<String>) -> Result<(), PkError> {
+    fn what_provides(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        filter: u64,
+        values: Vec<String>,
+    ) -> Result<(), PkError> {
+        self.owner(&header)?;
+        limits::names(&values, "package")?;
         self.begin(role::WHAT_PROVIDES, 0)?.query(filter, values);
         Ok(())
     }
 
-    fn get_packages(&self, filter: u64) -> Result<(), PkError> {
+    fn get_packages(&self, #[zbus(header)] header: Header<'_>, filter: u64) -> Result<(), PkError> {
+        self.owner(&header)?;
         self.begin(role::GET_PACKAGES, 0)?.query(filter, Vec::new());
         Ok(())
     }
 
-    fn get_details(&self, package_ids: Vec<String>) -> Result<(), PkError> {
+    fn get_details(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        package_ids: Vec<String>,
+    ) -> Result<(), PkError> {
+        self.owner(&header)?;
+        limits::names(&package_ids, "package")?;
         self.begin(role::GET_DETAILS, 0)?.query(0, package_ids);
         Ok(())
     }
 
-    fn get_files(&self, package_ids: Vec<String>) -> Result<(), PkError> {
+    fn get_files(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        package_ids: Vec<String>,
+    ) -> Result<(), PkError> {
+        self.owner(&header)?;
+        limits::names(&package_ids, "package")?;
         self.begin(role::GET_FILES, 0)?.query(0, package_ids);
         Ok(())
     }
 
-    fn get_updates(&self, filter: u64) -> Result<(), PkError> {
+    fn get_updates(&self, #[zbus(header)] header: Header<'_>, filter: u64) -> Result<(), PkError> {
+        self.owner(&header)?;
         self.begin(role::GET_UPDATES, 0)?.query(filter, Vec::new());
         Ok(())
     }
 
-    fn get_update_detail(&self, package_ids: Vec<String>) -> Result<(), PkError> {
+    fn get_update_detail(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        package_ids: Vec<String>,
+    ) -> Result<(), PkError> {
+        self.owner(&header)?;
+        limits::names(&package_ids, "package")?;
         self.begin(role::GET_UPDATE_DETAIL, 0)?
             .query(0, package_ids);
         Ok(())
     }
 
-    fn get_repo_list(&self, filter: u64) -> Result<(), PkError> {
+    fn get_repo_list(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        filter: u64,
+    ) -> Result<(), PkError> {
+        self.owner(&header)?;
         self.begin(role::GET_REPO_LIST, 0)?
             .query(filter, Vec::new());
         Ok(())
@@ -287,20 +411,26 @@ impl PkTransaction {
 
     fn depends_on(
         &self,
+        #[zbus(header)] header: Header<'_>,
         filter: u64,
         package_ids: Vec<String>,
         _recursive: bool,
     ) -> Result<(), PkError> {
+        self.owner(&header)?;
+        limits::names(&package_ids, "package")?;
         self.begin(role::DEPENDS_ON, 0)?.query(filter, package_ids);
         Ok(())
     }
 
     fn required_by(
         &self,
+        #[zbus(header)] header: Header<'_>,
         filter: u64,
         package_ids: Vec<String>,
         _recursive: bool,
     ) -> Result<(), PkError> {
+        self.owner(&header)?;
+        limits::names(&package_ids, "package")?;
         self.begin(role::REQUIRED_BY, 0)?.query(filter, package_ids);
         Ok(())
     }
@@ -319,6 +449,8 @@ impl PkTransaction {
             0,
             change,
             moss_proto::actions::REFRESH,
+            Vec::new(),
+            None,
         )
         .await
     }
@@ -330,13 +462,16 @@ impl PkTransaction {
         transaction_flags: u64,
         package_ids: Vec<String>,
     ) -> Result<(), PkError> {
+        limits::names(&package_ids, "package")?;
         let change = if transaction_flags & flag::ONLY_DOWNLOAD != 0 {
             match self.catalogue_ids(&package_ids).await {
                 Ok(ids) => Ok(Change::Download { ids }),
                 Err(failure) => Err(failure),
             }
         } else {
-            names(&package_ids).map(|packages| Change::Install { packages })
+            names(&package_ids).map(|packages| Change::Install {
+                targets: packages.into_iter().map(Target::Package).collect(),
+            })
         };
         self.start_change(
             connection,
@@ -345,6 +480,8 @@ impl PkTransaction {
             transaction_flags,
             change,
             moss_proto::actions::INSTALL,
+            Vec::new(),
+            None,
         )
         .await
     }
@@ -356,22 +493,21 @@ impl PkTransaction {
         transaction_flags: u64,
         full_paths: Vec<String>,
     ) -> Result<(), PkError> {
-        let change = match full_paths
-            .iter()
-            .find(|path| !std::path::Path::new(path).is_file())
-        {
-            Some(missing) => Err((error::FILE_NOT_FOUND, format!("{missing} does not exist"))),
-            None => Ok(Change::Install {
-                packages: full_paths,
-            }),
-        };
+        // The daemon never looks at these paths itself: once the caller is authorised, a child
+        // running as the caller reads them (`incoming::Incoming::read_as`).
+        self.shared.daemon.incoming.check_count(full_paths.len())?;
+        limits::names(&full_paths, "file")?;
         self.start_change(
             connection,
             &header,
             role::INSTALL_FILES,
             transaction_flags,
-            change,
+            Ok(Change::Install {
+                targets: Vec::new(),
+            }),
             moss_proto::actions::INSTALL,
+            full_paths,
+            None,
         )
         .await
     }
@@ -385,6 +521,7 @@ impl PkTransaction {
         _allow_deps: bool,
         _autoremove: bool,
     ) -> Result<(), PkError> {
+        limits::names(&package_ids, "package")?;
         let change = names(&package_ids).map(|packages| Change::Remove { packages });
         self.start_change(
             connection,
@@ -393,6 +530,8 @@ impl PkTransaction {
             transaction_flags,
             change,
             moss_proto::actions::REMOVE,
+            Vec::new(),
+            None,
         )
         .await
     }
@@ -404,24 +543,15 @@ impl PkTransaction {
         transaction_flags: u64,
         package_ids: Vec<String>,
     ) -> Result<(), PkError> {
-        // Downloading only prepares an offline update (GNOME Software's flow); otherwise moss
-        // updates the system as one atomic state, so every update is applied together.
-        let change = if transaction_flags & flag::ONLY_DOWNLOAD != 0 {
-            match self.catalogue_ids(&package_ids).await {
-                Ok(ids) => {
-                    if let Err(error) =
-                        super::offline::prepare(&self.shared.daemon.root, &package_ids)
-                    {
-                        Err((
-                            error::TRANSACTION_ERROR,
-                            format!("cannot record the prepared update: {error}"),
-                        ))
-                    } else {
-                        Ok(Change::Download { ids })
-                    }
-                }
-                Err(failure) => Err(failure),
-            }
+        // Downloading only prepares an offline update (GNOME Software's flow), recorded once the
+        // download succeeded; otherwise moss updates the system as one atomic state, so every
+        // update is applied together.
+        limits::names(&package_ids, "package")?;
+        let only_download = transaction_flags & flag::ONLY_DOWNLOAD != 0;
+        let change = if only_download {
+            self.catalogue_ids(&package_ids)
+                .await
+                .map(|ids| Change::Download { ids })
         } else {
             Ok(Change::Sync {
                 update: false,
@@ -435,6 +565,8 @@ impl PkTransaction {
             transaction_flags,
             change,
             moss_proto::actions::SYNC,
+            Vec::new(),
+            only_download.then_some(package_ids),
         )
         .await
     }
@@ -446,6 +578,7 @@ impl PkTransaction {
         _store_in_cache: bool,
         package_ids: Vec<String>,
     ) -> Result<(), PkError> {
+        limits::names(&package_ids, "package")?;
         let change = self
             .catalogue_ids(&package_ids)
             .await
@@ -457,6 +590,8 @@ impl PkTransaction {
             0,
             change,
             moss_proto::actions::INSTALL,
+            Vec::new(),
+            None,
         )
         .await
     }
@@ -479,6 +614,8 @@ impl PkTransaction {
             0,
             change,
             moss_proto::actions::REPO_CONFIGURE,
+            Vec::new(),
+            None,
         )
         .await
     }
@@ -499,6 +636,8 @@ impl PkTransaction {
             transaction_flags,
             change,
             moss_proto::actions::REPO_CONFIGURE,
+            Vec::new(),
+            None,
         )
         .await
     }

@@ -260,7 +260,8 @@ impl Moss {
         if let Err(error) = result {
             self.reporter.report(Event::Warning {
                 message: format!(
-                    "boot entries were not updated: {error}; fix it and run `moss boot sync`"
+                    "boot entries were not updated: {error}; fix it and run {}",
+                    crate::hint::moss("boot sync")
                 ),
             });
         }

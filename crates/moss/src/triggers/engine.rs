@@ -335,9 +335,10 @@ impl Moss {
                     }
                     self.reporter.report(Event::Warning {
                         message: format!(
-                            "system trigger {} failed: `{command}` {}; `moss state verify --fix` runs it again{}",
+                            "system trigger {} failed: `{command}` {}; {} runs it again{}",
                             trigger.name,
                             outcome.status,
+                            crate::hint::moss("state verify --fix"),
                             if outcome.output.is_empty() {
                                 String::new()
                             } else {

@@ -1,0 +1,134 @@
+//! The class of an engine failure, decided once here from the error's type: the daemon turns
+//! it into a D-Bus error name, the PackageKit facade into a PackageKit error code and the CLI
+//! into an exit code, and none of them reads the message text.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    engine::EngineError, installation::InstallationError, repository::ConfigError,
+    resolve::ResolveError, store::StoreError,
+};
+
+/// What kind of failure an [`EngineError`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ErrorKind {
+    /// Nothing provides or matches what was named (a package, a state).
+    NotFound,
+    /// A package named for removal is not installed.
+    NotInstalled,
+    /// The request itself is malformed (a bad package name or argument).
+    InvalidRequest,
+    /// A package file is corrupt, hostile or not a binary package.
+    InvalidPackage,
+    /// The packages' files or declared conflicts clash.
+    Conflict,
+    /// No set of packages satisfies the request.
+    Unsatisfiable,
+    /// A named repository is not configured.
+    UnknownRepository,
+    /// A repository could not be reached or served something unusable (bad signature, stale or
+    /// malformed index).
+    Repository,
+    /// The directory is not a moss installation, or holds a `/usr` moss does not manage.
+    Unmanaged,
+    /// Another process holds the installation.
+    Busy,
+    /// Cancelled before the point of no return; nothing was changed.
+    Cancelled,
+    /// Any other failure.
+    Failed,
+}
+
+impl ErrorKind {
+    /// Every kind, for tables and tests.
+    pub const ALL: [Self; 12] = [
+        Self::NotFound,
+        Self::NotInstalled,
+        Self::InvalidRequest,
+        Self::InvalidPackage,
+        Self::Conflict,
+        Self::Unsatisfiable,
+        Self::UnknownRepository,
+        Self::Repository,
+        Self::Unmanaged,
+        Self::Busy,
+        Self::Cancelled,
+        Self::Failed,
+    ];
+}
+
+impl EngineError {
+    /// The class of this failure.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::Installation(error) => installation_kind(error),
+            Self::Store(error) => store_kind(error),
+            Self::Vfs(_) => ErrorKind::Conflict,
+            Self::UnknownState(_) | Self::NotFound(_) => ErrorKind::NotFound,
+            Self::NotInstalled(_) => ErrorKind::NotInstalled,
+            Self::ActiveState(_) | Self::InvalidRequest(_) => ErrorKind::InvalidRequest,
+            Self::Resolve(ResolveError::NoProvider { .. }) => ErrorKind::NotFound,
+            Self::Resolve(_) => ErrorKind::Unsatisfiable,
+            Self::Config(error) => config_kind(error),
+            Self::Fetch(_) | Self::Index(_) => ErrorKind::Repository,
+            Self::Cancelled => ErrorKind::Cancelled,
+            Self::Database(_)
+            | Self::Blit(_)
+            | Self::MissingPackage(_)
+            | Self::Io { .. }
+            | Self::Boot(_)
+            | Self::Trigger(_)
+            | Self::Other(_) => ErrorKind::Failed,
+        }
+    }
+}
+
+fn installation_kind(error: &InstallationError) -> ErrorKind {
+    match error {
+        InstallationError::Locked(_) => ErrorKind::Busy,
+        InstallationError::NotADirectory(_) => ErrorKind::InvalidRequest,
+        _ => ErrorKind::Failed,
+    }
+}
+
+fn store_kind(error: &StoreError) -> ErrorKind {
+    match error {
+        StoreError::Io { .. } => ErrorKind::Failed,
+        _ => ErrorKind::InvalidPackage,
+    }
+}
+
+fn config_kind(error: &ConfigError) -> ErrorKind {
+    match error {
+        ConfigError::NotFound { .. } => ErrorKind::UnknownRepository,
+        ConfigError::Read { .. } | ConfigError::Write { .. } => ErrorKind::Failed,
+        _ => ErrorKind::InvalidRequest,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_follow_the_error_type_not_its_text() {
+        // A message that reads like another kind does not change the kind.
+        let other = EngineError::Other("no package provides vim; conflicts".into());
+        assert_eq!(other.kind(), ErrorKind::Failed);
+        assert_eq!(
+            EngineError::NotFound("x".into()).kind(),
+            ErrorKind::NotFound
+        );
+        assert_eq!(EngineError::UnknownState(3).kind(), ErrorKind::NotFound);
+        assert_eq!(EngineError::Cancelled.kind(), ErrorKind::Cancelled);
+        let no_provider = EngineError::Resolve(ResolveError::NoProvider {
+            dependencies: vec![stone::Dependency::name("vim".to_owned())],
+        });
+        assert_eq!(no_provider.kind(), ErrorKind::NotFound);
+        assert_eq!(
+            serde_json::to_string(&ErrorKind::UnknownRepository).unwrap(),
+            "\"unknown-repository\""
+        );
+    }
+}

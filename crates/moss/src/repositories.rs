@@ -9,8 +9,9 @@ use url::Url;
 
 use crate::{
     engine::{EngineError, Moss},
+    events::Event,
     operations::{Available, Fetch},
-    repository::{self, AddMode, FetchOptions, Fetcher, PackageRequest, Repository},
+    repository::{self, AddMode, FetchError, FetchOptions, Fetcher, PackageRequest, Repository},
 };
 
 impl Moss {
@@ -89,6 +90,12 @@ impl Moss {
     }
 
     /// Everything the active repositories offer, from their cached indexes.
+    ///
+    /// The cached index of a signed repository is checked against its kept signature first. One
+    /// that is no longer vouched for (its signature expired, or its key was unpinned) is
+    /// skipped with a warning: offering it would let a frozen mirror keep this system on old
+    /// packages unnoticed. Skipping rather than failing keeps removals, the other repositories
+    /// and offline use working; the refresh itself fails with the same error.
     pub async fn available(&self) -> Result<Vec<Available>, EngineError> {
         let mut available = Vec::new();
         for repository in self
@@ -96,11 +103,22 @@ impl Moss {
             .into_iter()
             .filter(|repository| repository.active)
         {
-            let index = self
-                .repository_cache(&repository.id)
-                .join(repository::fetch::INDEX_FILE);
+            let cache = self.repository_cache(&repository.id);
+            let index = cache.join(repository::fetch::INDEX_FILE);
             if !index.exists() {
                 continue;
+            }
+            if repository.is_signed() {
+                match repository::verify_cached_index(&repository, &cache) {
+                    Ok(_) => {}
+                    Err(error @ FetchError::Untrusted { .. }) => {
+                        self.reporter.report(Event::Warning {
+                            message: error.to_string(),
+                        });
+                        continue;
+                    }
+                    Err(error) => return Err(error.into()),
+                }
             }
             for meta in repository::read_index(&index)? {
                 let Some(uri) = meta.uri.as_deref() else {

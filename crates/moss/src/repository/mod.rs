@@ -35,6 +35,7 @@ pub use fetch::{
     RefreshOutcome, cached_package_path, sha256_file,
 };
 pub use index::{IndexError, IndexSummary, IndexedPackage, read_index, write_index};
+pub use refresh::verify_cached_index;
 pub use signing::{KeyError, SignError, SignatureProblem, SignedClaims, sign_index};
 
 /// One configured repository: a direct `stone.index` source.

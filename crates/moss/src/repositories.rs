@@ -3,14 +3,20 @@
 //! Each repository's index is cached under `ROOT/.moss/repo/<id>/stone.index`; what a repository
 //! offers is read from that cache, so queries never touch the network.
 
-use std::path::PathBuf;
+use std::{
+    fs, io,
+    path::{Path, PathBuf},
+};
 
 use url::Url;
 
 use crate::{
     engine::{EngineError, Moss},
+    events::Event,
     operations::{Available, Fetch},
-    repository::{self, AddMode, FetchOptions, Fetcher, PackageRequest, Repository},
+    repository::{
+        self, AddMode, ConfigError, FetchError, FetchOptions, Fetcher, PackageRequest, Repository,
+    },
 };
 
 impl Moss {
@@ -22,6 +28,9 @@ impl Moss {
     /// Add a repository (`file://`, `https://` URL or a local path to a `stone.index`) and
     /// fetch its index. `keys` are the pinned minisign public keys (base64 or `.pub` file text)
     /// its index must be signed with; none for an unsigned repository.
+    ///
+    /// All or nothing: when the index cannot be fetched or is refused, the configuration and the
+    /// cached indexes are exactly as before and the error is [`ConfigError::NotAdded`].
     pub async fn add_repository(
         &self,
         id: &str,
@@ -32,8 +41,82 @@ impl Moss {
     ) -> Result<(), EngineError> {
         let url = parse_location(uri)?;
         let repository = Repository::new(id, url, priority, description)?.with_keys(keys)?;
-        repository::add(&self.installation.paths().root, &repository, AddMode::New)?;
-        self.refresh(Some(id)).await
+        self.put_repository(&repository, AddMode::New).await
+    }
+
+    /// Like [`Moss::add_repository`], replacing the definition of an id that is already
+    /// configured (an admin override for a vendor repository). When the new index cannot be
+    /// fetched, the previous definition and its cached index are kept.
+    pub async fn replace_repository(
+        &self,
+        id: &str,
+        uri: &str,
+        priority: u64,
+        description: &str,
+        keys: &[String],
+    ) -> Result<(), EngineError> {
+        let url = parse_location(uri)?;
+        let repository = Repository::new(id, url, priority, description)?.with_keys(keys)?;
+        self.put_repository(&repository, AddMode::Replace).await
+    }
+
+    /// Fetch the index into a staging directory first, then swap it in and write the
+    /// definition; any failure puts the old cache back, so that a repository is only ever
+    /// configured together with an index that was fetched and verified.
+    async fn put_repository(
+        &self,
+        repository: &Repository,
+        mode: AddMode,
+    ) -> Result<(), EngineError> {
+        let root = &self.installation.paths().root;
+        // Even replacing a `local` defined before the id was reserved is refused here: the user
+        // is choosing the id now, and can choose one that does not collide.
+        repository::check_reserved_id(&repository.id)?;
+        repository::check_add(root, repository, mode)?;
+        let replacing = repository::load(root)?
+            .iter()
+            .any(|existing| existing.id == repository.id);
+        let cache = self.repository_cache(&repository.id);
+        let staging = beside(&cache, "adding");
+        let aside = beside(&cache, "replaced");
+        recover_leftovers(&cache, &staging, &aside).map_err(cache_error(&cache))?;
+
+        let fetcher = self.fetcher()?;
+        if let Err(source) = fetcher.refresh_index(repository, &staging).await {
+            let _ = remove_dir_if_exists(&staging);
+            return Err(ConfigError::NotAdded {
+                id: repository.id.clone(),
+                replacing,
+                source: Box::new(source),
+            }
+            .into());
+        }
+        // Swap the caches by renames, which the undo below reverses.
+        let had_cache = cache.exists();
+        let swapped = (|| {
+            if had_cache {
+                fs::rename(&cache, &aside)?;
+            }
+            fs::rename(&staging, &cache).inspect_err(|_| {
+                if had_cache {
+                    let _ = fs::rename(&aside, &cache);
+                }
+            })
+        })();
+        if let Err(error) = swapped {
+            let _ = remove_dir_if_exists(&staging);
+            return Err(cache_error(&cache)(error));
+        }
+        if let Err(error) = repository::add(root, repository, mode) {
+            let _ = remove_dir_if_exists(&cache);
+            if had_cache {
+                let _ = fs::rename(&aside, &cache);
+            }
+            return Err(error.into());
+        }
+        // The old cache is garbage now; a leftover is removed by the next add of this id.
+        let _ = remove_dir_if_exists(&aside);
+        Ok(())
     }
 
     /// Remove a repository's admin definition and its cached index.
@@ -89,6 +172,12 @@ impl Moss {
     }
 
     /// Everything the active repositories offer, from their cached indexes.
+    ///
+    /// The cached index of a signed repository is checked against its kept signature first. One
+    /// that is no longer vouched for (its signature expired, or its key was unpinned) is
+    /// skipped with a warning: offering it would let a frozen mirror keep this system on old
+    /// packages unnoticed. Skipping rather than failing keeps removals, the other repositories
+    /// and offline use working; the refresh itself fails with the same error.
     pub async fn available(&self) -> Result<Vec<Available>, EngineError> {
         let mut available = Vec::new();
         for repository in self
@@ -96,11 +185,22 @@ impl Moss {
             .into_iter()
             .filter(|repository| repository.active)
         {
-            let index = self
-                .repository_cache(&repository.id)
-                .join(repository::fetch::INDEX_FILE);
+            let cache = self.repository_cache(&repository.id);
+            let index = cache.join(repository::fetch::INDEX_FILE);
             if !index.exists() {
                 continue;
+            }
+            if repository.is_signed() {
+                match repository::verify_cached_index(&repository, &cache) {
+                    Ok(_) => {}
+                    Err(error @ FetchError::Untrusted { .. }) => {
+                        self.reporter.report(Event::Warning {
+                            message: error.to_string(),
+                        });
+                        continue;
+                    }
+                    Err(error) => return Err(error.into()),
+                }
             }
             for meta in repository::read_index(&index)? {
                 let Some(uri) = meta.uri.as_deref() else {
@@ -152,6 +252,43 @@ impl Moss {
     fn repository_cache(&self, id: &str) -> PathBuf {
         self.installation.paths().repositories().join(id)
     }
+}
+
+/// `<repo>/.<id>.<what>`: hidden, beside the cache of the same id, on the same file system.
+fn beside(cache: &Path, what: &str) -> PathBuf {
+    let name = cache
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    cache.with_file_name(format!(".{name}.{what}"))
+}
+
+/// Clean up after an add that was interrupted: a staged index is dropped; a cache moved aside
+/// is put back when nothing replaced it, dropped otherwise.
+fn recover_leftovers(cache: &Path, staging: &Path, aside: &Path) -> io::Result<()> {
+    remove_dir_if_exists(staging)?;
+    if aside.exists() {
+        if cache.exists() {
+            remove_dir_if_exists(aside)?;
+        } else {
+            fs::rename(aside, cache)?;
+        }
+    }
+    if let Some(parent) = cache.parent() {
+        fs::create_dir_all(parent)?;
+    }
+    Ok(())
+}
+
+fn remove_dir_if_exists(path: &Path) -> io::Result<()> {
+    match fs::remove_dir_all(path) {
+        Err(error) if error.kind() != io::ErrorKind::NotFound => Err(error),
+        _ => Ok(()),
+    }
+}
+
+fn cache_error(cache: &Path) -> impl FnOnce(io::Error) -> EngineError {
+    crate::engine::io_error("replacing the repository cache", cache)
 }
 
 /// A URL, or a local path turned into a `file://` URL.

@@ -21,7 +21,9 @@ use std::{
 
 use kdl::{KdlDocument, KdlNode};
 
-use super::{Repository, check_scheme, validate_id, write_atomically};
+use super::{
+    FetchError, Repository, check_reserved_id, check_scheme, validate_id, write_atomically,
+};
 
 mod parse;
 
@@ -123,6 +125,30 @@ pub enum ConfigError {
     InvalidId {
         /// The rejected id.
         id: String,
+    },
+    /// A new repository cannot take an id moss uses for something else.
+    #[error(
+        "Repository id `{id}` is reserved: `local` is the origin of packages installed from \
+         local .stone files; choose another id"
+    )]
+    ReservedId {
+        /// The rejected id.
+        id: String,
+    },
+    /// Adding a repository failed after its definition was checked (its index cannot be
+    /// fetched, is not an index, or is not signed as required); nothing was changed.
+    #[error(
+        "Repository `{id}` was not {}, and the configuration and cached indexes are unchanged: \
+         {source}",
+        if *replacing { "replaced" } else { "added" }
+    )]
+    NotAdded {
+        /// The repository id.
+        id: String,
+        /// An existing definition was being replaced (and is kept).
+        replacing: bool,
+        /// Why the index was not accepted.
+        source: Box<FetchError>,
     },
     /// A URI has a scheme moss cannot fetch.
     #[error(
@@ -245,18 +271,27 @@ pub fn load_configured(root: &Path) -> Result<Vec<ConfiguredRepository>, ConfigE
 
 /// Add a repository as an admin definition; returns the file written.
 ///
-/// With [`AddMode::New`] an id that is already configured (vendor or admin) is refused.
+/// With [`AddMode::New`] an id that is already configured (vendor or admin) is refused. A
+/// reserved id (`local`) is refused for a repository that is not configured yet; an existing
+/// definition with such an id (from before it was reserved) can still be replaced, so that it can
+/// be copied, enabled or disabled.
 pub fn add(root: &Path, repository: &Repository, mode: AddMode) -> Result<PathBuf, ConfigError> {
+    check_add(root, repository, mode)?;
+    save(root, repository)
+}
+
+/// Check everything [`add`] checks, without writing anything.
+pub fn check_add(root: &Path, repository: &Repository, mode: AddMode) -> Result<(), ConfigError> {
     validate_id(&repository.id)?;
-    if mode == AddMode::New
-        && let Some(existing) = find(root, &repository.id)?
-    {
-        return Err(ConfigError::AlreadyExists {
+    check_scheme(&repository.id, &repository.uri)?;
+    match (find(root, &repository.id)?, mode) {
+        (Some(existing), AddMode::New) => Err(ConfigError::AlreadyExists {
             id: repository.id.clone(),
             defined: existing.source,
-        });
+        }),
+        (Some(_), AddMode::Replace) => Ok(()),
+        (None, _) => check_reserved_id(&repository.id),
     }
-    save(root, repository)
 }
 
 /// Write `repository` as the admin definition of its id (creating or replacing it); returns the
@@ -278,10 +313,14 @@ pub fn save(root: &Path, repository: &Repository) -> Result<PathBuf, ConfigError
             }
             let target = admin_file(root, id);
             edit_kdl(&target, id, Some(render_node(repository)))?;
-            fs::remove_file(&source.path).map_err(|source_error| ConfigError::Write {
-                path: source.path.clone(),
-                source: source_error,
-            })?;
+            if let Err(source_error) = fs::remove_file(&source.path) {
+                // Both files would define the id: take the new definition back out.
+                let _ = edit_kdl(&target, id, None);
+                return Err(ConfigError::Write {
+                    path: source.path.clone(),
+                    source: source_error,
+                });
+            }
             return Ok(target);
         }
         None => {

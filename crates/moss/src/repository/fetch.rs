@@ -222,6 +222,22 @@ pub enum FetchError {
         /// Why it is refused.
         problem: SignatureProblem,
     },
+    /// The cached index of a signed repository is no longer vouched for by a valid signature
+    /// (typically an expired one: a frozen mirror keeps serving an old index, answering "not
+    /// modified"). The cached index stays on disk but its packages are not offered.
+    #[error(
+        "The cached index of repository `{repository}` ({url}) is no longer trusted, so its \
+         packages are not offered: {problem}. The cached index is kept until a refresh gets a \
+         valid signature"
+    )]
+    Untrusted {
+        /// Repository id.
+        repository: String,
+        /// The index URL.
+        url: String,
+        /// Why the cached index is not trusted.
+        problem: SignatureProblem,
+    },
     /// A `PackageURI` cannot be resolved against the index URL.
     #[error("Cannot resolve the package URI {uri:?} against the index URL {index}: {reason}")]
     InvalidPackageUri {

@@ -27,14 +27,15 @@ use std::{
 use url::Url;
 
 pub use config::{
-    AddMode, ConfigError, ConfiguredRepository, Layer, Source, add, disable, enable, load,
-    load_configured, remove, save,
+    AddMode, ConfigError, ConfiguredRepository, Layer, Source, add, check_add, disable, enable,
+    load, load_configured, remove, save,
 };
 pub use fetch::{
     DEFAULT_CONCURRENCY, FetchError, FetchOptions, Fetched, Fetcher, PackageRequest,
     RefreshOutcome, cached_package_path, sha256_file,
 };
 pub use index::{IndexError, IndexSummary, IndexedPackage, read_index, write_index};
+pub use refresh::verify_cached_index;
 pub use signing::{KeyError, SignError, SignatureProblem, SignedClaims, sign_index};
 
 /// One configured repository: a direct `stone.index` source.
@@ -144,6 +145,21 @@ pub fn validate_id(id: &str) -> Result<(), ConfigError> {
     }
 }
 
+/// Ids a new repository cannot take: `local` is the origin recorded for packages installed from
+/// local `.stone` files, so a repository of that name would have its packages mistaken for them.
+pub const RESERVED_IDS: &[&str] = &["local"];
+
+/// Refuse a reserved id (compared without case, so that `Local` is not a near-duplicate).
+pub fn check_reserved_id(id: &str) -> Result<(), ConfigError> {
+    if RESERVED_IDS
+        .iter()
+        .any(|reserved| reserved.eq_ignore_ascii_case(id))
+    {
+        return Err(ConfigError::ReservedId { id: id.to_owned() });
+    }
+    Ok(())
+}
+
 /// Only `file`, `http` and `https` repositories can be fetched.
 pub(crate) fn check_scheme(id: &str, uri: &Url) -> Result<(), ConfigError> {
     match uri.scheme() {
@@ -232,9 +248,23 @@ mod tests {
         for good in ["a", "A1", "1st", "core-x86_64", "my_repo"] {
             assert!(validate_id(good).is_ok(), "{good}");
         }
-        for bad in ["", "-a", "_a", "a b", "a/b", "é", "a.b", "../x"] {
+        for bad in [
+            "", ".", "..", "-a", "_a", "a b", "a/b", "é", "a.b", "../x", "a\n", "\t", "a\0",
+        ] {
             assert!(validate_id(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn reserved_ids() {
+        for reserved in ["local", "Local", "LOCAL"] {
+            assert!(matches!(
+                check_reserved_id(reserved),
+                Err(ConfigError::ReservedId { .. })
+            ));
+        }
+        assert!(check_reserved_id("local2").is_ok());
+        assert!(check_reserved_id("core").is_ok());
     }
 
     #[test]

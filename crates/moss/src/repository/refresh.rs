@@ -3,6 +3,13 @@
 //! repository with pinned keys the signature `<index URL>.minisig` is fetched too and must verify
 //! (see [`super::signing`]) before the index replaces the cached one; the accepted signing time is
 //! kept with the validators so that an older index is never accepted again.
+//!
+//! Freeze protection: "not modified" (HTTP 304, or an unchanged `file://` index) proves nothing
+//! about freshness, since a frozen mirror answers exactly that forever. So every refresh of a
+//! signed repository checks that a signature valid *now* vouches for the cached index: the kept
+//! one, or else a freshly fetched one (the repository may re-sign an unchanged index with a new
+//! expiry). An expired index fails the refresh and is kept on disk, but
+//! [`verify_cached_index`] also refuses it at plan time, so its packages are not offered.
 
 use std::{
     io::{self, Write as _},
@@ -18,7 +25,7 @@ use super::{
         RefreshOutcome, part_path,
     },
     index::read_index,
-    signing::{self, SIGNATURE_SUFFIX, SignatureProblem},
+    signing::{self, SIGNATURE_SUFFIX, SignatureProblem, SignedClaims},
     transfer::{Request, Subject, Transfer, Validators, io_error, remove_part},
     write_atomically,
 };
@@ -69,6 +76,10 @@ impl Fetcher {
             .await?;
         let validators = match transfer {
             Transfer::NotModified => {
+                if signed {
+                    self.recheck_unchanged(repository, cache_dir, previous.as_ref())
+                        .await?;
+                }
                 self.reporter.report(Event::DownloadFinished {
                     item: item.to_owned(),
                     cached: true,
@@ -122,14 +133,14 @@ impl Fetcher {
                 .map_err(|source| io_error(&signature, source))?;
         }
         if !validators.is_empty() || signed_timestamp.is_some() {
-            let stored = StoredValidators {
-                url: url.to_string(),
-                validators,
-                signed_timestamp,
-            };
-            let json = serde_json::to_vec_pretty(&stored).map_err(io::Error::other);
-            json.and_then(|json| write_atomically(&validators_path, |file| file.write_all(&json)))
-                .map_err(|source| io_error(&validators_path, source))?;
+            write_validators(
+                &validators_path,
+                &StoredValidators {
+                    url: url.to_string(),
+                    validators,
+                    signed_timestamp,
+                },
+            )?;
         }
         self.reporter.report(Event::DownloadFinished {
             item: item.to_owned(),
@@ -139,6 +150,66 @@ impl Fetcher {
             path: index,
             packages,
         })
+    }
+
+    /// The server says the cached index of a signed repository is unchanged: check that a
+    /// signature valid now still vouches for it. The kept signature is tried first (no request);
+    /// when it no longer verifies (expired, or its key is no longer pinned) the signature is
+    /// fetched again, since the repository may have re-signed the same index, and kept when it
+    /// verifies. Otherwise the refresh fails with [`FetchError::Untrusted`]; the cached index and
+    /// its kept signature stay as they are.
+    async fn recheck_unchanged(
+        &self,
+        repository: &Repository,
+        cache_dir: &Path,
+        stored: Option<&StoredValidators>,
+    ) -> Result<(), FetchError> {
+        let kept = {
+            let (repository, cache_dir) = (repository.clone(), cache_dir.to_owned());
+            tokio::task::spawn_blocking(move || verify_cached_index(&repository, &cache_dir))
+        }
+        .await
+        .map_err(|error| io_error(cache_dir, io::Error::other(error)))?;
+        match kept {
+            Ok(_) => return Ok(()),
+            Err(FetchError::Untrusted { .. }) => {}
+            Err(error) => return Err(error),
+        }
+        let index = cache_dir.join(INDEX_FILE);
+        let accepted = stored.and_then(|stored| stored.signed_timestamp);
+        let timestamp = match self
+            .verify_signature(repository, cache_dir, &index, accepted)
+            .await
+        {
+            Ok(timestamp) => timestamp,
+            Err(FetchError::Signature {
+                repository,
+                url,
+                problem,
+            }) => {
+                return Err(FetchError::Untrusted {
+                    repository,
+                    url,
+                    problem,
+                });
+            }
+            Err(error) => return Err(error),
+        };
+        let signature = cache_dir.join(INDEX_SIGNATURE_FILE);
+        tokio::fs::rename(part_path(&signature), &signature)
+            .await
+            .map_err(|source| io_error(&signature, source))?;
+        if let Some(stored) = stored {
+            write_validators(
+                &cache_dir.join(INDEX_VALIDATORS_FILE),
+                &StoredValidators {
+                    url: stored.url.clone(),
+                    validators: stored.validators.clone(),
+                    signed_timestamp: Some(timestamp),
+                },
+            )?;
+        }
+        Ok(())
     }
 
     /// Fetch `<index URL>.minisig` into `<cache>/stone.index.minisig.part` and verify the
@@ -249,4 +320,46 @@ struct StoredValidators {
 fn read_validators(path: &Path) -> Option<StoredValidators> {
     let bytes = std::fs::read(path).ok()?;
     serde_json::from_slice(&bytes).ok()
+}
+
+fn write_validators(path: &Path, stored: &StoredValidators) -> Result<(), FetchError> {
+    let json = serde_json::to_vec_pretty(stored).map_err(io::Error::other);
+    json.and_then(|json| write_atomically(path, |file| file.write_all(&json)))
+        .map_err(|source| io_error(path, source))
+}
+
+/// Check the cached index of a signed repository in `cache_dir` against the signature kept
+/// beside it, with the repository's pinned keys and the current time; returns what the
+/// signature claims.
+///
+/// Refresh checks downloaded indexes, but a cached index is read again later (to plan, list and
+/// search) possibly long after: by then its signature may have expired (the repository stopped
+/// getting fresh signatures, e.g. a frozen mirror) or its key may have been unpinned. Such an
+/// index is refused with [`FetchError::Untrusted`], naming the problem and the fix; it stays on
+/// disk. An unreadable index is [`FetchError::Io`].
+pub fn verify_cached_index(
+    repository: &Repository,
+    cache_dir: &Path,
+) -> Result<SignedClaims, FetchError> {
+    let index = cache_dir.join(INDEX_FILE);
+    let data = std::fs::read(&index).map_err(|source| io_error(&index, source))?;
+    let untrusted = |problem| FetchError::Untrusted {
+        repository: repository.id.clone(),
+        url: repository.uri.to_string(),
+        problem,
+    };
+    let kept = cache_dir.join(INDEX_SIGNATURE_FILE);
+    let signature = std::fs::read_to_string(&kept).map_err(|error| {
+        untrusted(SignatureProblem::NotKept {
+            reason: format!("{}: {error}", kept.display()),
+        })
+    })?;
+    signing::verify_bytes(
+        &data,
+        &signature,
+        &repository.keys,
+        signing::unix_now(),
+        None,
+    )
+    .map_err(untrusted)
 }

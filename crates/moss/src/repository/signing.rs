@@ -138,14 +138,26 @@ pub enum SignatureProblem {
     },
     /// The signature has expired: the index may be frozen by a mirror or an attacker.
     #[error(
-        "its signature expired at {expires} (now {now}, Unix seconds); the repository must \
-         re-sign its index, or the mirror serves a stale copy"
+        "its signature expired at {} (Unix {expires}; now {now}); the repository must publish a \
+         freshly signed index (`moss index DIR --sign KEY`), or the mirror serves a stale copy and \
+         another mirror is needed",
+        format_utc(*expires)
     )]
     Expired {
         /// Expiry of the signature.
         expires: u64,
         /// The current time.
         now: u64,
+    },
+    /// No verified signature is kept beside a cached index (it was cached before keys were
+    /// pinned, or the signature file was removed).
+    #[error(
+        "no verified signature is kept beside the cached index ({reason}); refresh the \
+         repository with `moss repo update`"
+    )]
+    NotKept {
+        /// Why the kept signature cannot be read.
+        reason: String,
     },
     /// The index is older than the one accepted before: a replay.
     #[error(
@@ -165,6 +177,33 @@ pub fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |since| since.as_secs())
+}
+
+/// A Unix time as `YYYY-MM-DD HH:MM:SS UTC`, for messages.
+pub fn format_utc(seconds: u64) -> String {
+    let days = i64::try_from(seconds / 86_400).unwrap_or(i64::MAX / 2);
+    let time = seconds % 86_400;
+    // Days to a proleptic Gregorian date (Howard Hinnant's `civil_from_days`).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z - era * 146_097;
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let shifted_month = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * shifted_month + 2) / 5 + 1;
+    let month = if shifted_month < 10 {
+        shifted_month + 3
+    } else {
+        shifted_month - 9
+    };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
+        time / 3600,
+        time / 60 % 60,
+        time % 60
+    )
 }
 
 /// The trusted comment moss signs: timestamp, expiry and file name, tab separated.
@@ -442,6 +481,14 @@ mod tests {
         assert_eq!(parse_public_key(&base64).unwrap(), base64);
         assert!(public.contains(&key_id(&base64).unwrap()));
         assert!(parse_public_key("not a key").is_err());
+    }
+
+    #[test]
+    fn utc_dates() {
+        assert_eq!(format_utc(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(format_utc(951_782_400), "2000-02-29 00:00:00 UTC");
+        assert_eq!(format_utc(1_767_225_599), "2025-12-31 23:59:59 UTC");
+        assert_eq!(format_utc(4_107_542_400), "2100-03-01 00:00:00 UTC");
     }
 
     #[test]

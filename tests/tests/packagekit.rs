@@ -230,33 +230,63 @@ fn nobody_is_refused_changes_through_packagekit_and_nothing_changes() {
 #[test]
 fn a_second_role_on_one_transaction_is_refused() {
     let setup = Setup::new();
-    let mut command = setup.bus.busctl(Who::Nobody);
-    command.args([
-        "call",
-        "org.freedesktop.PackageKit",
-        "/org/freedesktop/PackageKit",
-        "org.freedesktop.PackageKit",
-        "CreateTransaction",
-    ]);
+    // One connection, as PackageKit clients use: a transaction answers only its creator.
+    let script = r#"
+import dbus
+bus = dbus.SystemBus()
+pk = dbus.Interface(bus.get_object('org.freedesktop.PackageKit', '/org/freedesktop/PackageKit'), 'org.freedesktop.PackageKit')
+path = pk.CreateTransaction()
+tx = dbus.Interface(bus.get_object('org.freedesktop.PackageKit', path), 'org.freedesktop.PackageKit.Transaction')
+tx.GetPackages(dbus.UInt64(0))
+print('first accepted')
+try:
+    tx.Resolve(dbus.UInt64(0), ['nano'])
+    print('second accepted')
+except dbus.exceptions.DBusException as error:
+    print('second', error.get_dbus_name(), error.get_dbus_message())
+"#;
+    let mut command = setup.bus.command(Who::Nobody, "/usr/bin/python3");
+    command.arg("-c").arg(script);
     let output = command.output().unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
-    let path = stdout.split('"').nth(1).unwrap().to_owned();
-    let call = |method: &str, signature: &str, arguments: &[&str]| {
-        let mut command = setup.bus.busctl(Who::Nobody);
-        command
-            .args(["call", "org.freedesktop.PackageKit", &path])
-            .args(["org.freedesktop.PackageKit.Transaction", method, signature])
-            .args(arguments);
-        command.output().unwrap()
-    };
-    assert!(call("GetPackages", "t", &["0"]).status.success());
-    let second = call("Resolve", "tas", &["0", "1", "nano"]);
-    assert!(!second.status.success());
+    assert!(stdout.contains("first accepted"), "{}", text(&output));
     assert!(
-        String::from_utf8_lossy(&second.stderr).contains("create a new transaction"),
+        stdout.contains("TransactionExistsWithRole") && stdout.contains("create a new transaction"),
         "{}",
-        text(&second)
+        text(&output)
     );
+}
+
+#[test]
+fn pkcon_download_names_files_as_the_repository_does() {
+    let setup = Setup::new();
+    let directory = tempfile::Builder::new()
+        .prefix("moss-pk-download.")
+        .tempdir()
+        .unwrap();
+    std::fs::set_permissions(
+        directory.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .unwrap();
+    let target = directory.path().display().to_string();
+    let output = setup.pkcon(Who::Tester, &["-y", "download", &target, "pineapple"]);
+    let file = directory.path().join("pineapple-1-1-1-x86_64.stone");
+    assert!(
+        file.is_file(),
+        "{output}: {:?}",
+        std::fs::read_dir(directory.path())
+            .unwrap()
+            .collect::<Vec<_>>()
+    );
+    let original =
+        moss_tests::bus::project_dir().join("examples/stones/pineapple-1-1-1-x86_64.stone");
+    assert_eq!(
+        std::fs::read(&file).unwrap(),
+        std::fs::read(original).unwrap()
+    );
+    // Downloading installs nothing.
+    assert!(!setup.installed().contains("pineapple"));
 }
 
 #[test]

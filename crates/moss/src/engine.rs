@@ -50,6 +50,9 @@ pub enum EngineError {
     /// A request is malformed.
     #[error("{0}")]
     InvalidRequest(String),
+    /// A request names a repository that is not configured (or not enabled).
+    #[error("repository {id} is not configured or is disabled; {hint} shows the repositories", id = .0, hint = crate::hint::moss("repo list"))]
+    UnknownRepository(String),
     /// The resolver found no set of packages for the request.
     #[error(transparent)]
     Resolve(#[from] crate::resolve::ResolveError),

@@ -67,6 +67,7 @@ impl EngineError {
             Self::Vfs(_) => ErrorKind::Conflict,
             Self::UnknownState(_) | Self::NotFound(_) => ErrorKind::NotFound,
             Self::NotInstalled(_) => ErrorKind::NotInstalled,
+            Self::UnknownRepository(_) => ErrorKind::UnknownRepository,
             Self::ActiveState(_) | Self::InvalidRequest(_) => ErrorKind::InvalidRequest,
             Self::Resolve(ResolveError::NoProvider { .. }) => ErrorKind::NotFound,
             Self::Resolve(_) => ErrorKind::Unsatisfiable,
@@ -102,6 +103,8 @@ fn store_kind(error: &StoreError) -> ErrorKind {
 fn config_kind(error: &ConfigError) -> ErrorKind {
     match error {
         ConfigError::NotFound { .. } => ErrorKind::UnknownRepository,
+        // The repository could not be fetched or verified; nothing was configured.
+        ConfigError::NotAdded { .. } => ErrorKind::Repository,
         ConfigError::Read { .. } | ConfigError::Write { .. } => ErrorKind::Failed,
         _ => ErrorKind::InvalidRequest,
     }

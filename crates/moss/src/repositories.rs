@@ -153,9 +153,7 @@ impl Moss {
         if let Some(id) = only
             && repositories.is_empty()
         {
-            return Err(EngineError::Other(format!(
-                "repository {id} is not configured or is disabled; `moss repo list` shows the repositories"
-            )));
+            return Err(EngineError::UnknownRepository(id.to_owned()));
         }
         let fetcher = self.fetcher()?;
         let jobs: Vec<(Repository, PathBuf)> = repositories
@@ -301,5 +299,9 @@ fn parse_location(text: &str) -> Result<Url, EngineError> {
         std::path::Path::new(text),
     ))?;
     Url::from_file_path(&path)
-        .map_err(|()| EngineError::Other(format!("{text} is neither a URL nor a usable path; give file:///path/stone.index or https://...")))
+        .map_err(|()| {
+            EngineError::InvalidRequest(format!(
+                "{text} is neither a URL nor a usable path; give file:///path/stone.index or https://..."
+            ))
+        })
 }

@@ -182,7 +182,8 @@ pub enum ConfigError {
     },
     /// No repository has this id.
     #[error(
-        "Repository `{id}` is not configured; list the configured repositories with `moss repo list`"
+        "Repository `{id}` is not configured; list the configured repositories with {hint}",
+        hint = crate::hint::moss("repo list")
     )]
     NotFound {
         /// The id asked for.
@@ -191,8 +192,9 @@ pub enum ConfigError {
     /// A vendor repository cannot be removed, only disabled.
     #[error(
         "Repository `{id}` comes from the vendor file {} and cannot be removed; disable it \
-         instead with `moss repo disable {id}`",
-        path.display()
+         instead with {hint}",
+        path.display(),
+        hint = crate::hint::moss(&format!("repo disable {id}"))
     )]
     VendorRepository {
         /// The repository id.

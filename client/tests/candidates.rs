@@ -61,18 +61,19 @@ fn pack(directory: &Path, name: &str, version: &str, release: u32) -> PathBuf {
 
 /// `name version-release` of every installed package.
 fn installed(root: &Path) -> Vec<String> {
-    let output = ok(root, &["list", "installed", "--format", "json"]);
-    let json: serde_json::Value =
-        serde_json::from_str(output.lines().next().unwrap_or("[]")).unwrap();
+    let output = moss(root, &["list", "installed", "--format", "json"]);
+    assert!(output.status.success());
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     let mut list: Vec<String> = json
         .as_array()
         .unwrap()
         .iter()
         .map(|package| {
             format!(
-                "{} {}",
+                "{} {}-{}",
                 package["name"].as_str().unwrap(),
-                package["version"].as_str().unwrap()
+                package["version"].as_str().unwrap(),
+                package["release"]
             )
         })
         .collect();

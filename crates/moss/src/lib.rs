@@ -5,6 +5,7 @@ pub mod blit;
 pub mod boot;
 mod build_root;
 pub mod cancel;
+pub mod catalogue;
 pub mod db;
 pub mod engine;
 pub mod error_kind;

@@ -6,7 +6,7 @@ use crate::payload::meta::{Dependency, DependencyKind, Record, Tag, Value};
 
 /// The metadata of one package, as carried by a Meta payload of a binary package, a repository
 /// index entry or a build manifest entry.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Package {
     /// Package name.
     pub name: String,

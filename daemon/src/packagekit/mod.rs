@@ -5,6 +5,7 @@
 //! (same worker, same polkit actions as the moss interface), and their events become PackageKit
 //! properties and signals. Numeric values follow PackageKit 1.2.6 (`spec/dbus-peers.md` §2.6).
 
+mod access;
 mod downloads;
 pub mod enums;
 pub mod offline;

@@ -1,8 +1,11 @@
 //! The query roles, answered from the engine: what to emit for each, or a PackageKit error.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 
-use moss::{Moss, stone::Dependency};
+use moss::{
+    Moss,
+    catalogue::{self, SearchField},
+};
 
 use super::enums::{error, filter, info};
 
@@ -74,36 +77,47 @@ fn failed(failure: moss::EngineError) -> Failure {
     super::runner::engine_failure(&failure)
 }
 
-/// Installed packages, then what the repositories offer that is not installed.
+/// The engine's catalogue with PackageKit ids: `installed` as data for installed packages, the
+/// repository id for the others.
 pub async fn catalogue(moss: &Moss) -> Result<Vec<Candidate>, Failure> {
-    let installed = moss.installed().await.map_err(failed)?;
-    let installed_ids: HashSet<String> = installed
-        .iter()
-        .map(|package| package.package.id.clone())
-        .collect();
-    let mut list: Vec<Candidate> = installed
+    Ok(moss
+        .catalogue()
+        .await
+        .map_err(failed)?
         .into_iter()
-        .map(|package| Candidate {
-            id: package_id(&package.package.meta, "installed"),
-            info: info::INSTALLED,
-            moss_id: package.package.id,
-            meta: package.package.meta,
+        .map(|entry| Candidate {
+            id: package_id(
+                &entry.meta,
+                entry.repository.as_deref().unwrap_or("installed"),
+            ),
+            info: if entry.installed {
+                info::INSTALLED
+            } else {
+                info::AVAILABLE
+            },
+            moss_id: entry.id,
+            meta: entry.meta,
         })
-        .collect();
-    for available in moss.available().await.map_err(failed)? {
-        let moss_id = available.meta.hash.clone().unwrap_or_default();
-        // The same stone installed and offered is one package, shown as installed.
-        if installed_ids.contains(&moss_id) {
-            continue;
-        }
-        list.push(Candidate {
-            id: package_id(&available.meta, &available.repository),
-            info: info::AVAILABLE,
-            moss_id,
-            meta: available.meta,
-        });
+        .collect())
+}
+
+/// A PackageKit candidate as the engine's catalogue entry it stands for.
+fn entry(candidate: &Candidate) -> catalogue::Entry {
+    catalogue::Entry {
+        id: candidate.moss_id.clone(),
+        meta: candidate.meta.clone(),
+        installed: candidate.info == info::INSTALLED,
+        repository: None,
     }
-    Ok(list)
+}
+
+/// Translate engine answers (by engine id) back to the candidates they came from.
+fn translate(list: &[Candidate], answer: Vec<&catalogue::Entry>) -> Vec<Candidate> {
+    answer
+        .into_iter()
+        .filter_map(|found| list.iter().find(|candidate| candidate.moss_id == found.id))
+        .cloned()
+        .collect()
 }
 
 /// Keep what the filter bits allow (0 and `none` allow everything).
@@ -178,69 +192,28 @@ pub async fn query(
     // One read of the installed and available packages serves the whole role.
     let everything = catalogue(moss).await?;
     let all = apply_filter(everything.clone(), bits);
-    let lower: Vec<String> = values.iter().map(|value| value.to_lowercase()).collect();
+    let entries: Vec<catalogue::Entry> = all.iter().map(entry).collect();
     Ok(match role {
         r::RESOLVE => packages(&resolve(&all, values)),
         r::GET_PACKAGES => packages(&all),
-        r::SEARCH_NAME => packages(
-            &all.into_iter()
-                .filter(|candidate| {
-                    let name = candidate.meta.name.to_lowercase();
-                    lower.iter().all(|term| name.contains(term))
-                })
-                .collect::<Vec<_>>(),
-        ),
-        r::SEARCH_DETAILS => packages(
-            &all.into_iter()
-                .filter(|candidate| {
-                    let text = format!(
-                        "{} {} {}",
-                        candidate.meta.name, candidate.meta.summary, candidate.meta.description
-                    )
-                    .to_lowercase();
-                    lower.iter().all(|term| text.contains(term))
-                })
-                .collect::<Vec<_>>(),
-        ),
+        r::SEARCH_NAME => packages(&translate(
+            &all,
+            catalogue::search(&entries, SearchField::Name, values),
+        )),
+        r::SEARCH_DETAILS => packages(&translate(
+            &all,
+            catalogue::search(&entries, SearchField::Details, values),
+        )),
         r::SEARCH_FILE => {
-            // File lists exist for installed packages (repository indexes carry none).
-            let mut hits = Vec::new();
-            for candidate in all
+            let owners = moss.file_owners(values).await.map_err(failed)?;
+            let hits: Vec<Candidate> = all
                 .iter()
-                .filter(|candidate| candidate.info == info::INSTALLED)
-            {
-                let files = moss.files_of(&candidate.moss_id).await.map_err(failed)?;
-                let matches = values.iter().any(|value| {
-                    files.iter().any(|file| {
-                        if value.starts_with('/') {
-                            file == value
-                        } else {
-                            file.rsplit('/').next() == Some(value.as_str())
-                        }
-                    })
-                });
-                if matches {
-                    hits.push(candidate.clone());
-                }
-            }
+                .filter(|candidate| owners.contains(&candidate.moss_id))
+                .cloned()
+                .collect();
             packages(&hits)
         }
-        r::WHAT_PROVIDES => {
-            let wanted: Vec<Dependency> = values
-                .iter()
-                .filter_map(|value| value.parse().ok())
-                .collect();
-            packages(
-                &all.into_iter()
-                    .filter(|candidate| {
-                        wanted.iter().any(|dependency| {
-                            candidate.meta.provides.contains(dependency)
-                                || candidate.meta.name == dependency.target
-                        })
-                    })
-                    .collect::<Vec<_>>(),
-            )
-        }
+        r::WHAT_PROVIDES => packages(&translate(&all, catalogue::providers(&entries, values))),
         r::GET_DETAILS => by_ids(&all, values)?
             .into_iter()
             .map(|candidate| Emit::Details {
@@ -270,29 +243,17 @@ pub async fn query(
             emits
         }
         r::DEPENDS_ON => {
-            let mut found = Vec::new();
-            for candidate in by_ids(&all, values)? {
-                for dependency in &candidate.meta.depends {
-                    found.extend(providers(&everything, dependency, bits));
-                }
-            }
-            packages(&unique(found))
+            let targets: Vec<catalogue::Entry> = by_ids(&all, values)?.iter().map(entry).collect();
+            let targets: Vec<&catalogue::Entry> = targets.iter().collect();
+            // Providers come from the whole catalogue, then the filter applies to them.
+            let every: Vec<catalogue::Entry> = everything.iter().map(entry).collect();
+            let found = translate(&everything, catalogue::dependencies(&every, &targets));
+            packages(&apply_filter(found, bits))
         }
         r::REQUIRED_BY => {
-            let targets = by_ids(&all, values)?;
-            let found: Vec<Candidate> = all
-                .iter()
-                .filter(|candidate| {
-                    candidate.meta.depends.iter().any(|dependency| {
-                        targets.iter().any(|target| {
-                            target.meta.name == dependency.target
-                                || target.meta.provides.contains(dependency)
-                        })
-                    })
-                })
-                .cloned()
-                .collect();
-            packages(&found)
+            let targets: Vec<catalogue::Entry> = by_ids(&all, values)?.iter().map(entry).collect();
+            let targets: Vec<&catalogue::Entry> = targets.iter().collect();
+            packages(&translate(&all, catalogue::required_by(&entries, &targets)))
         }
         r::GET_REPO_LIST => moss
             .repositories()
@@ -308,14 +269,13 @@ pub async fn query(
             })
             .collect(),
         r::GET_UPDATES => {
-            let plan = moss.plan_sync(false).await.map_err(failed)?;
-            let available = &everything;
-            plan.change
+            let updates = moss.updates().await.map_err(failed)?;
+            updates
                 .iter()
                 .filter_map(|(_, new)| {
-                    available
+                    everything
                         .iter()
-                        .find(|candidate| candidate.moss_id == new.id)
+                        .find(|candidate| &candidate.moss_id == new)
                 })
                 .map(|candidate| {
                     Emit::Package(
@@ -327,18 +287,17 @@ pub async fn query(
                 .collect()
         }
         r::GET_UPDATE_DETAIL => {
-            let plan = moss.plan_sync(false).await.map_err(failed)?;
+            let updates = moss.updates().await.map_err(failed)?;
             let mut emits = Vec::new();
             for id in values {
                 let Some(candidate) = everything.iter().find(|candidate| &candidate.id == id)
                 else {
                     return Err((error::PACKAGE_NOT_FOUND, format!("no package {id}")));
                 };
-                let old = plan
-                    .change
+                let old = updates
                     .iter()
-                    .find(|(_, new)| new.id == candidate.moss_id)
-                    .and_then(|(old, _)| everything.iter().find(|item| item.moss_id == old.id))
+                    .find(|(_, new)| new == &candidate.moss_id)
+                    .and_then(|(old, _)| everything.iter().find(|item| &item.moss_id == old))
                     .map(|old| old.id.clone())
                     .unwrap_or_default();
                 emits.push(Emit::UpdateDetail(
@@ -372,26 +331,6 @@ pub fn by_ids(list: &[Candidate], ids: &[String]) -> Result<Vec<Candidate>, Fail
         found.push(candidate.clone());
     }
     Ok(found)
-}
-
-fn providers(list: &[Candidate], dependency: &Dependency, bits: u64) -> Vec<Candidate> {
-    apply_filter(
-        list.iter()
-            .filter(|candidate| {
-                candidate.meta.name == dependency.target
-                    || candidate.meta.provides.contains(dependency)
-            })
-            .cloned()
-            .collect(),
-        bits,
-    )
-}
-
-fn unique(list: Vec<Candidate>) -> Vec<Candidate> {
-    let mut seen = HashSet::new();
-    list.into_iter()
-        .filter(|candidate| seen.insert(candidate.id.clone()))
-        .collect()
 }
 
 /// `Details` as the real daemon sends it.

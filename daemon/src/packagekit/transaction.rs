@@ -11,44 +11,15 @@ use zbus::{Connection, interface, message::Header, object_server::SignalEmitter}
 
 use super::{
     Shared,
-    enums::{error, flag, role, status},
-    roles::{self, Failure},
-    runner::{ChangeRequest, Runner},
+    access::{PkError, names},
+    enums::{flag, role, status},
+    runner::Runner,
 };
 use crate::{
     authority::{self, Caller},
     daemon::Entry,
-    incoming::Received,
     limits,
 };
-
-/// Errors PackageKit clients understand as method errors.
-#[derive(Debug, zbus::DBusError)]
-#[zbus(prefix = "org.freedesktop.PackageKit.Transaction")]
-pub enum PkError {
-    /// Transport error.
-    #[zbus(error)]
-    ZBus(zbus::Error),
-    /// A role method was already called on this transaction.
-    TransactionExistsWithRole(String),
-    /// Not supported.
-    NotSupported(String),
-    /// `Cancel` came too late or on a finished transaction.
-    CannotCancel(String),
-    /// The caller is not the one that created the transaction, or may not cancel it.
-    RefusedByPolicy(String),
-    /// The request is larger than the daemon accepts.
-    InputInvalid(String),
-}
-
-impl From<moss_proto::Error> for PkError {
-    fn from(error: moss_proto::Error) -> Self {
-        match error {
-            moss_proto::Error::NotAuthorized(message) => Self::RefusedByPolicy(message),
-            other => Self::InputInvalid(other.message()),
-        }
-    }
-}
 
 #[derive(Debug)]
 pub(super) struct PkState {
@@ -66,10 +37,10 @@ pub(super) struct PkState {
 /// One PackageKit transaction.
 #[derive(Debug)]
 pub struct PkTransaction {
-    shared: Arc<Shared>,
-    path: String,
-    caller: Caller,
-    state: Arc<Mutex<PkState>>,
+    pub(super) shared: Arc<Shared>,
+    pub(super) path: String,
+    pub(super) caller: Caller,
+    pub(super) state: Arc<Mutex<PkState>>,
 }
 
 impl PkTransaction {
@@ -100,7 +71,7 @@ impl PkTransaction {
     }
 
     /// Claim the transaction for `role`; a second role is refused, as PackageKit does.
-    fn begin(&self, new_role: u32, flags: u64) -> Result<Runner, PkError> {
+    pub(super) fn begin(&self, new_role: u32, flags: u64) -> Result<Runner, PkError> {
         let mut state = self.lock();
         if state.role != 0 {
             return Err(PkError::TransactionExistsWithRole(format!(
@@ -145,94 +116,6 @@ pub fn reap_if_unused(shared: Arc<Shared>, connection: Connection, path: String)
             shared.release(&path);
         }
     });
-}
-
-fn names(ids: &[String]) -> Result<Vec<String>, Failure> {
-    ids.iter()
-        .map(|id| roles::id_name(id).map(str::to_owned))
-        .collect()
-}
-
-impl PkTransaction {
-    /// Only the connection that created a transaction may use it (PackageKit refuses other
-    /// senders the same way); `Cancel` is checked on its own.
-    fn owner(&self, header: &Header<'_>) -> Result<(), PkError> {
-        let sender = header
-            .sender()
-            .map(|name| name.as_str())
-            .unwrap_or_default();
-        if sender != self.caller.name {
-            return Err(PkError::RefusedByPolicy(format!(
-                "sender does not match: transaction {} belongs to {} (uid {}), not {sender}; \
-                 create a transaction of your own",
-                self.path, self.caller.name, self.caller.uid
-            )));
-        }
-        Ok(())
-    }
-
-    async fn authorise(
-        &self,
-        connection: &Connection,
-        header: &Header<'_>,
-        action: &'static str,
-    ) -> Result<Caller, Failure> {
-        authority::authorize(connection, header, action)
-            .await
-            .map_err(|error| (error::for_daemon_error(&error), error.message()))
-    }
-
-    /// Start a change role after checking ids and permission. Simulations of package changes
-    /// read nothing a caller names and write nothing, so they need no permission, as in
-    /// PackageKit; reading local files always does.
-    #[allow(clippy::too_many_arguments)]
-    async fn start_change(
-        &self,
-        connection: &Connection,
-        header: &Header<'_>,
-        new_role: u32,
-        flags: u64,
-        change: Result<Change, Failure>,
-        action: &'static str,
-        files: Vec<String>,
-        prepared: Option<Vec<String>>,
-    ) -> Result<(), PkError> {
-        self.owner(header)?;
-        let runner = self.begin(new_role, flags)?;
-        let change = match change {
-            Ok(change) => change,
-            Err(failure) => {
-                tokio::spawn(async move { runner.finish(Err(failure)).await });
-                return Ok(());
-            }
-        };
-        let simulate = flags & flag::SIMULATE != 0;
-        let authorised = if simulate && files.is_empty() {
-            Ok(self.caller.clone())
-        } else {
-            self.authorise(connection, header, action).await
-        };
-        runner.change(
-            authorised,
-            ChangeRequest {
-                change,
-                action,
-                simulate,
-                files,
-                local: Received::default(),
-                prepared,
-            },
-        );
-        Ok(())
-    }
-
-    async fn catalogue_ids(&self, ids: &[String]) -> Result<Vec<String>, Failure> {
-        let catalogue = roles::catalogue(&self.shared.daemon.moss).await?;
-        Ok(roles::by_ids(&catalogue, ids)?
-            .into_iter()
-            .map(|candidate| candidate.moss_id)
-            .collect())
-    }
 }
 
 #[interface(name = "org.freedesktop.PackageKit.Transaction")]

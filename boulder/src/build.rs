@@ -276,11 +276,12 @@ pub fn build(
         progress.warning(warning);
     }
     let recipe = loaded.recipe.clone();
-    let recipe_dir = loaded
-        .path
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("."));
+    // The parent of a bare file name (`stone.yaml`, the default) is "", which names no
+    // directory: it is the current one.
+    let recipe_dir = match loaded.path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
     let recipe_dir = std::fs::canonicalize(&recipe_dir).map_err(io("resolving", &recipe_dir))?;
     let targets = recipe.targets(HOST_ARCH);
     if targets.is_empty() {

@@ -42,6 +42,8 @@ impl Moss {
             )));
         }
         let build = crate::installation::Paths::new(&canonical);
+        // Checked before the shared store is linked in: a refused root is left as it was.
+        crate::installation::check_usr(&build)?;
         fs::create_dir_all(build.moss.join("assets"))
             .map_err(io_error("creating the build root's store", &build.moss))?;
         for (shared, link) in [

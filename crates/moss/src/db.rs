@@ -147,6 +147,41 @@ impl Database {
         Ok(database)
     }
 
+    /// Open an existing database for reading only; nothing is created beside it, so a user
+    /// without write access to the installation can read it.
+    ///
+    /// The caller holds the installation's shared lock, which keeps writers out. Without a `-wal`
+    /// file the database is fully checkpointed and is opened immutable: no locking and no `-shm`
+    /// file, which a read-only connection to a WAL database would otherwise have to create. A
+    /// `-wal` file left by a writer that stopped without checkpointing holds committed changes, so
+    /// it is then read through the WAL (SQLite reads the `-shm` file beside it read-only).
+    pub async fn open_read_only(path: &Path) -> Result<Self, DatabaseError> {
+        let mut wal = path.as_os_str().to_owned();
+        wal.push("-wal");
+        let through_wal = std::fs::metadata(&wal).is_ok_and(|metadata| metadata.len() > 0);
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .read_only(true)
+            .immutable(!through_wal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(30));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await
+            .map_err(context(format!("opening {} for reading", path.display())))?;
+        Ok(Self { pool })
+    }
+
+    /// The schema version of the database and the one this moss migrates to.
+    pub async fn schema_version(&self) -> Result<(u32, u32), DatabaseError> {
+        let applied: i64 = sqlx::query_scalar("PRAGMA user_version")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(context("reading the schema version"))?;
+        Ok((u32::try_from(applied).unwrap_or(0), MIGRATIONS.len() as u32))
+    }
+
     async fn migrate(&self) -> Result<(), DatabaseError> {
         let applied: i64 = sqlx::query_scalar("PRAGMA user_version")
             .fetch_one(&self.pool)

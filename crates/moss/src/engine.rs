@@ -141,36 +141,66 @@ impl Moss {
         root: impl Into<PathBuf>,
         reporter: SharedReporter,
     ) -> Result<Self, EngineError> {
-        Self::open_with(Installation::open_waiting(root)?, reporter, true).await
+        let installation = Installation::open_waiting(root)?;
+        let db = Database::open(&installation.paths().database()).await?;
+        Self::open_with(installation, db, reporter, true).await
     }
 
-    /// Open for queries only, under a shared lock: readers run side by side and writers wait for
-    /// them. An installation that needs recovery or a new database is opened for writing instead.
+    /// Open an existing installation for queries only, under a shared lock: readers run side by
+    /// side and writers wait for them. Nothing is created or written, so any user who can read
+    /// the installation may query it.
+    ///
+    /// An installation left needing recovery or a migration is reopened for writing when this
+    /// process may write it (root querying after a crash or an upgrade finishes that work);
+    /// anyone else reads it as it is, with a warning, or is told to have it upgraded.
     pub async fn open_for_reading(
         root: impl Into<PathBuf>,
         reporter: SharedReporter,
     ) -> Result<Self, EngineError> {
-        let root = root.into();
-        let installation = Installation::open_shared(&root)?;
-        let paths = installation.paths();
-        if paths.journal().exists() || !paths.database().exists() {
+        let installation = Installation::open_shared(root)?;
+        let paths = installation.paths().clone();
+        let db = Database::open_read_only(&paths.database()).await?;
+        let (found, wanted) = db.schema_version().await?;
+        let interrupted = paths.journal().exists();
+        if (interrupted || found < wanted) && installation.writable() {
+            db.close().await;
             drop(installation);
-            return Self::open(root, reporter).await;
+            return Self::open(paths.root, reporter).await;
         }
-        Self::open_with(installation, reporter, false).await
+        if found < wanted {
+            db.close().await;
+            return Err(InstallationError::OutdatedDatabase {
+                root: paths.root,
+                found,
+                wanted,
+            }
+            .into());
+        }
+        if interrupted {
+            reporter.report(Event::Warning {
+                message: format!(
+                    "a transaction on {} was interrupted and awaits recovery by a user who may write it (or mossd); this answer may miss its last change",
+                    paths.root.display()
+                ),
+            });
+        }
+        Self::open_with(installation, db, reporter, false).await
     }
 
     async fn open_with(
         installation: Installation,
+        db: Database,
         reporter: SharedReporter,
         writer: bool,
     ) -> Result<Self, EngineError> {
-        let db = Database::open(&installation.paths().database()).await?;
         let store = Store::new(installation.paths().assets());
-        let assets = installation.paths().assets();
-        store
-            .prepare()
-            .map_err(io_error("preparing the store", &assets))?;
+        // Only writers fill the store; readers must not create its directories.
+        if writer {
+            let assets = installation.paths().assets();
+            store
+                .prepare()
+                .map_err(io_error("preparing the store", &assets))?;
+        }
         let mut moss = Self {
             installation,
             db,

@@ -142,7 +142,13 @@ fn queries_on_a_directory_without_an_installation_create_nothing() {
         );
         for query in QUERIES {
             for output in [moss(dir, query), moss_as_nobody(dir, query)] {
-                assert!(!output.status.success(), "{query:?}: {}", describe(&output));
+                // EX_CANTCREAT, the exit code of an unmanaged root (`ErrorKind::Unmanaged`).
+                assert_eq!(
+                    output.status.code(),
+                    Some(73),
+                    "{query:?}: {}",
+                    describe(&output)
+                );
                 assert!(output.stdout.is_empty(), "{query:?}: {}", describe(&output));
                 assert_eq!(
                     String::from_utf8_lossy(&output.stderr),
@@ -261,8 +267,9 @@ fn a_change_on_a_root_with_a_foreign_usr_is_refused_before_writing() {
         vec!["-y", "state", "prune"],
     ] {
         let output = moss(&root, &change);
-        assert!(
-            !output.status.success(),
+        assert_eq!(
+            output.status.code(),
+            Some(73),
             "{change:?}: {}",
             describe(&output)
         );

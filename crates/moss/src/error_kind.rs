@@ -89,6 +89,9 @@ fn installation_kind(error: &InstallationError) -> ErrorKind {
     match error {
         InstallationError::Locked(_) => ErrorKind::Busy,
         InstallationError::NotADirectory(_) => ErrorKind::InvalidRequest,
+        InstallationError::UnmanagedUsr { .. } | InstallationError::NotAnInstallation { .. } => {
+            ErrorKind::Unmanaged
+        }
         _ => ErrorKind::Failed,
     }
 }

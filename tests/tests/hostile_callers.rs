@@ -193,6 +193,62 @@ for method, errors in results:
     assert_unchanged(&before, &store_fingerprint(setup.root.path()));
     answers_root_quickly(bus);
 
+    // An authorised user's InstallFiles is read with that user's rights: a root-only stone is
+    // not found for them, one they can read installs (simulated here).
+    let readable = bus.directory().join("readable");
+    fs::create_dir_all(&readable).unwrap();
+    let readable_stone = foreign_stone(&readable);
+    fs::set_permissions(&readable, fs::Permissions::from_mode(0o755)).unwrap();
+    fs::set_permissions(&readable_stone, fs::Permissions::from_mode(0o644)).unwrap();
+    let tester_script = r#"
+import dbus, sys
+from dbus.mainloop.glib import DBusGMainLoop
+from gi.repository import GLib
+DBusGMainLoop(set_as_default=True)
+bus = dbus.SystemBus()
+pk = dbus.Interface(bus.get_object('org.freedesktop.PackageKit', '/org/freedesktop/PackageKit'), 'org.freedesktop.PackageKit')
+loop = GLib.MainLoop()
+for name in sys.argv[1:]:
+    path = pk.CreateTransaction()
+    tx = dbus.Interface(bus.get_object('org.freedesktop.PackageKit', path), 'org.freedesktop.PackageKit.Transaction')
+    errors, packages = [], []
+    tx.connect_to_signal('ErrorCode', lambda code, details: errors.append((int(code), str(details))))
+    tx.connect_to_signal('Package', lambda info, id, summary: packages.append(str(id)))
+    tx.connect_to_signal('Finished', lambda exit, runtime: loop.quit())
+    tx.InstallFiles(dbus.UInt64(1 << 2), [name])
+    loop.run()
+    print(errors, packages)
+"#;
+    let output = python(
+        bus,
+        Who::Tester,
+        tester_script,
+        &[
+            &secret.display().to_string(),
+            &readable_stone.display().to_string(),
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", text(&output));
+    assert!(
+        lines[0].contains("(42,") && lines[0].contains("Permission denied"),
+        "{stdout}"
+    );
+    assert!(
+        lines[1].starts_with("[] ") && lines[1].contains("planted;1-1"),
+        "{stdout}"
+    );
+    assert_unchanged(&before, &store_fingerprint(setup.root.path()));
+
+    // The id `local` belongs to local stones: no repository may take it.
+    let index = format!("file://{}", setup.repository.display());
+    let mut command = bus.moss(Who::Root);
+    command.args(["repo", "add", "local", &index, "--unsigned"]);
+    let output = run(command);
+    assert_eq!(output.status.code(), Some(64), "{}", text(&output));
+    assert!(text(&output).contains("reserved"), "{}", text(&output));
+
     // Root's next sync has nothing to do, and the planted package is nowhere.
     let output = moss_ok(bus, Who::Root, &["sync", "-y"]);
     let installed = moss_ok(bus, Who::Root, &["list", "installed"]);

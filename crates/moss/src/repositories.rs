@@ -39,8 +39,7 @@ impl Moss {
         description: &str,
         keys: &[String],
     ) -> Result<(), EngineError> {
-        let url = parse_location(uri)?;
-        let repository = Repository::new(id, url, priority, description)?.with_keys(keys)?;
+        let repository = definition(id, uri, priority, description, keys)?;
         self.put_repository(&repository, AddMode::New).await
     }
 
@@ -55,8 +54,7 @@ impl Moss {
         description: &str,
         keys: &[String],
     ) -> Result<(), EngineError> {
-        let url = parse_location(uri)?;
-        let repository = Repository::new(id, url, priority, description)?.with_keys(keys)?;
+        let repository = definition(id, uri, priority, description, keys)?;
         self.put_repository(&repository, AddMode::Replace).await
     }
 
@@ -290,6 +288,18 @@ fn cache_error(cache: &Path) -> impl FnOnce(io::Error) -> EngineError {
 }
 
 /// A URL, or a local path turned into a `file://` URL.
+/// The definition `repo add` writes.
+fn definition(
+    id: &str,
+    uri: &str,
+    priority: u64,
+    description: &str,
+    keys: &[String],
+) -> Result<Repository, EngineError> {
+    let url = parse_location(uri)?;
+    Ok(Repository::new(id, url, priority, description)?.with_keys(keys)?)
+}
+
 fn parse_location(text: &str) -> Result<Url, EngineError> {
     if let Ok(url) = Url::parse(text) {
         return Ok(url);

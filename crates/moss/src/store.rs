@@ -177,26 +177,7 @@ impl Store {
             path: stone_path.to_owned(),
             source,
         })?;
-        let archive = Archive::open(stone_path)?;
-        if archive.file_type() != FileType::Binary {
-            return Err(StoreError::NotAPackage {
-                path: stone_path.to_owned(),
-                file_type: archive.file_type(),
-            });
-        }
-        let meta = archive
-            .packages()
-            .map_err(|error| error.in_file(stone_path))?
-            .into_iter()
-            .next()
-            .ok_or_else(|| StoreError::NoMetadata(stone_path.to_owned()))?;
-        let index: Vec<IndexEntry> = archive.index().copied().collect();
-        check_layout(&meta.name, archive.layouts(), &index).map_err(|source| {
-            StoreError::Layout {
-                path: stone_path.to_owned(),
-                source,
-            }
-        })?;
+        let (_, meta) = open_checked(stone_path)?;
         Ok(Inspected { id, meta })
     }
 
@@ -214,26 +195,7 @@ impl Store {
 
     /// Like [`Store::unpack`] for a stone whose SHA-256 is already known (checked on download).
     pub fn unpack_with_id(&self, stone_path: &Path, id: String) -> Result<Unpacked, StoreError> {
-        let mut archive = Archive::open(stone_path)?;
-        if archive.file_type() != FileType::Binary {
-            return Err(StoreError::NotAPackage {
-                path: stone_path.to_owned(),
-                file_type: archive.file_type(),
-            });
-        }
-        let meta = archive
-            .packages()
-            .map_err(|error| error.in_file(stone_path))?
-            .into_iter()
-            .next()
-            .ok_or_else(|| StoreError::NoMetadata(stone_path.to_owned()))?;
-        let index: Vec<IndexEntry> = archive.index().copied().collect();
-        check_layout(&meta.name, archive.layouts(), &index).map_err(|source| {
-            StoreError::Layout {
-                path: stone_path.to_owned(),
-                source,
-            }
-        })?;
+        let (mut archive, meta) = open_checked(stone_path)?;
         let layouts: Vec<Layout> = archive.layouts().cloned().collect();
         let mut sink = StoreSink {
             store: self,
@@ -256,6 +218,32 @@ impl Store {
             blake3: sink.blake3,
         })
     }
+}
+
+/// Open a binary stone and check its metadata and layout against the safety rules; nothing is
+/// written.
+fn open_checked(
+    stone_path: &Path,
+) -> Result<(Archive<std::io::BufReader<File>>, Package), StoreError> {
+    let archive = Archive::open(stone_path)?;
+    if archive.file_type() != FileType::Binary {
+        return Err(StoreError::NotAPackage {
+            path: stone_path.to_owned(),
+            file_type: archive.file_type(),
+        });
+    }
+    let meta = archive
+        .packages()
+        .map_err(|error| error.in_file(stone_path))?
+        .into_iter()
+        .next()
+        .ok_or_else(|| StoreError::NoMetadata(stone_path.to_owned()))?;
+    let index: Vec<IndexEntry> = archive.index().copied().collect();
+    check_layout(&meta.name, archive.layouts(), &index).map_err(|source| StoreError::Layout {
+        path: stone_path.to_owned(),
+        source,
+    })?;
+    Ok((archive, meta))
 }
 
 /// A unique temporary name beside `path`.

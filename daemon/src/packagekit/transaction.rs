@@ -70,6 +70,20 @@ impl PkTransaction {
             .unwrap_or_else(|poison| poison.into_inner())
     }
 
+    /// A query role: the creator only, bounded values, answered after the reply.
+    fn query_role(
+        &self,
+        header: &Header<'_>,
+        new_role: u32,
+        filter: u64,
+        values: Vec<String>,
+    ) -> Result<(), PkError> {
+        self.owner(header)?;
+        limits::names(&values, "package")?;
+        self.begin(new_role, 0)?.query(filter, values);
+        Ok(())
+    }
+
     /// Claim the transaction for `role`; a second role is refused, as PackageKit does.
     pub(super) fn begin(&self, new_role: u32, flags: u64) -> Result<Runner, PkError> {
         let mut state = self.lock();
@@ -181,10 +195,7 @@ impl PkTransaction {
         filter: u64,
         packages: Vec<String>,
     ) -> Result<(), PkError> {
-        self.owner(&header)?;
-        limits::names(&packages, "package")?;
-        self.begin(role::RESOLVE, 0)?.query(filter, packages);
-        Ok(())
+        self.query_role(&header, role::RESOLVE, filter, packages)
     }
 
     fn search_names(
@@ -193,10 +204,7 @@ impl PkTransaction {
         filter: u64,
         values: Vec<String>,
     ) -> Result<(), PkError> {
-        self.owner(&header)?;
-        limits::names(&values, "package")?;
-        self.begin(role::SEARCH_NAME, 0)?.query(filter, values);
-        Ok(())
+        self.query_role(&header, role::SEARCH_NAME, filter, values)
     }
 
     fn search_details(
@@ -205,10 +213,7 @@ impl PkTransaction {
         filter: u64,
         values: Vec<String>,
     ) -> Result<(), PkError> {
-        self.owner(&header)?;
-        limits::names(&values, "package")?;
-        self.begin(role::SEARCH_DETAILS, 0)?.query(filter, values);
-        Ok(())
+        self.query_role(&header, role::SEARCH_DETAILS, filter, values)
     }
 
     fn search_files(
@@ -217,10 +222,7 @@ impl PkTransaction {
         filter: u64,
         values: Vec<String>,
     ) -> Result<(), PkError> {
-        self.owner(&header)?;
-        limits::names(&values, "package")?;
-        self.begin(role::SEARCH_FILE, 0)?.query(filter, values);
-        Ok(())
+        self.query_role(&header, role::SEARCH_FILE, filter, values)
     }
 
     fn what_provides(
@@ -229,16 +231,11 @@ impl PkTransaction {
         filter: u64,
         values: Vec<String>,
     ) -> Result<(), PkError> {
-        self.owner(&header)?;
-        limits::names(&values, "package")?;
-        self.begin(role::WHAT_PROVIDES, 0)?.query(filter, values);
-        Ok(())
+        self.query_role(&header, role::WHAT_PROVIDES, filter, values)
     }
 
     fn get_packages(&self, #[zbus(header)] header: Header<'_>, filter: u64) -> Result<(), PkError> {
-        self.owner(&header)?;
-        self.begin(role::GET_PACKAGES, 0)?.query(filter, Vec::new());
-        Ok(())
+        self.query_role(&header, role::GET_PACKAGES, filter, Vec::new())
     }
 
     fn get_details(
@@ -246,10 +243,7 @@ impl PkTransaction {
         #[zbus(header)] header: Header<'_>,
         package_ids: Vec<String>,
     ) -> Result<(), PkError> {
-        self.owner(&header)?;
-        limits::names(&package_ids, "package")?;
-        self.begin(role::GET_DETAILS, 0)?.query(0, package_ids);
-        Ok(())
+        self.query_role(&header, role::GET_DETAILS, 0, package_ids)
     }
 
     fn get_files(
@@ -257,16 +251,11 @@ impl PkTransaction {
         #[zbus(header)] header: Header<'_>,
         package_ids: Vec<String>,
     ) -> Result<(), PkError> {
-        self.owner(&header)?;
-        limits::names(&package_ids, "package")?;
-        self.begin(role::GET_FILES, 0)?.query(0, package_ids);
-        Ok(())
+        self.query_role(&header, role::GET_FILES, 0, package_ids)
     }
 
     fn get_updates(&self, #[zbus(header)] header: Header<'_>, filter: u64) -> Result<(), PkError> {
-        self.owner(&header)?;
-        self.begin(role::GET_UPDATES, 0)?.query(filter, Vec::new());
-        Ok(())
+        self.query_role(&header, role::GET_UPDATES, filter, Vec::new())
     }
 
     fn get_update_detail(
@@ -274,11 +263,7 @@ impl PkTransaction {
         #[zbus(header)] header: Header<'_>,
         package_ids: Vec<String>,
     ) -> Result<(), PkError> {
-        self.owner(&header)?;
-        limits::names(&package_ids, "package")?;
-        self.begin(role::GET_UPDATE_DETAIL, 0)?
-            .query(0, package_ids);
-        Ok(())
+        self.query_role(&header, role::GET_UPDATE_DETAIL, 0, package_ids)
     }
 
     fn get_repo_list(
@@ -286,10 +271,7 @@ impl PkTransaction {
         #[zbus(header)] header: Header<'_>,
         filter: u64,
     ) -> Result<(), PkError> {
-        self.owner(&header)?;
-        self.begin(role::GET_REPO_LIST, 0)?
-            .query(filter, Vec::new());
-        Ok(())
+        self.query_role(&header, role::GET_REPO_LIST, filter, Vec::new())
     }
 
     fn depends_on(
@@ -299,10 +281,7 @@ impl PkTransaction {
         package_ids: Vec<String>,
         _recursive: bool,
     ) -> Result<(), PkError> {
-        self.owner(&header)?;
-        limits::names(&package_ids, "package")?;
-        self.begin(role::DEPENDS_ON, 0)?.query(filter, package_ids);
-        Ok(())
+        self.query_role(&header, role::DEPENDS_ON, filter, package_ids)
     }
 
     fn required_by(
@@ -312,10 +291,7 @@ impl PkTransaction {
         package_ids: Vec<String>,
         _recursive: bool,
     ) -> Result<(), PkError> {
-        self.owner(&header)?;
-        limits::names(&package_ids, "package")?;
-        self.begin(role::REQUIRED_BY, 0)?.query(filter, package_ids);
-        Ok(())
+        self.query_role(&header, role::REQUIRED_BY, filter, package_ids)
     }
 
     async fn refresh_cache(

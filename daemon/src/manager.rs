@@ -73,9 +73,16 @@ impl Manager {
             return path(&existing.path);
         }
         let background = matches!(work, Work::AutomaticUpdate);
+        let copies = local_files.clone();
         let entry = self
             .daemon
-            .create(work, caller, action, background, local_files)?;
+            .create(work, caller, action, background, local_files)
+            .inspect_err(|_| {
+                // Refused (a bound, shutdown): the copies of the caller's stones go too.
+                for copy in &copies {
+                    let _ = std::fs::remove_file(copy);
+                }
+            })?;
         tracing::info!(
             transaction = entry.number,
             uid = entry.caller.uid,

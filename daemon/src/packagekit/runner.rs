@@ -264,15 +264,12 @@ impl Runner {
             ..
         } = request;
         let daemon = &self.shared.daemon;
+        let copies = local.paths().to_vec();
         let entry = daemon
-            .create(
-                Work::Change(change.clone()),
-                caller,
-                action,
-                false,
-                local.keep(),
-            )
+            .create(Work::Change(change.clone()), caller, action, false, copies)
             .map_err(|error| (error::for_daemon_error(&error), error.message()))?;
+        // The transaction removes the copies when it ends; refused above, `local` did.
+        let _ = local.keep();
         daemon.start(&entry);
         self.state
             .lock()

@@ -45,6 +45,24 @@ enum Commands {
         /// Directory with `.stone` files.
         dir: PathBuf,
     },
+    /// Write man pages or print shell completions (for packaging).
+    #[command(hide = true, subcommand)]
+    Generate(Generate),
+}
+
+/// `boulder generate ...`.
+#[derive(Debug, Subcommand)]
+enum Generate {
+    /// Write boulder.1 and a page per subcommand into DIR.
+    Man {
+        /// Where the pages go.
+        directory: PathBuf,
+    },
+    /// Print the completion script for a shell.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: moss_manuals::Shell,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -147,10 +165,23 @@ fn macros(cli_dir: Option<&Path>) -> anyhow::Result<Macros> {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    if let Commands::Generate(generate) = &cli.command {
+        use clap::CommandFactory;
+        match generate {
+            Generate::Man { directory } => {
+                moss_manuals::write_man_pages(Cli::command(), directory)?;
+            }
+            Generate::Completions { shell } => {
+                moss_manuals::write_completions(Cli::command(), *shell, &mut std::io::stdout());
+            }
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let macros = macros(cli.data_dir.as_deref())?;
     match cli.command {
         Commands::Build(args) => build_command(args, macros),
         Commands::Recipe(command) => recipe_command(command, &macros),
+        Commands::Generate(_) => Ok(ExitCode::SUCCESS),
         Commands::Index { dir } => {
             let summary = moss::repository::index::write_index(&dir, &dir)
                 .with_context(|| format!("indexing {}", dir.display()))?;

@@ -64,6 +64,24 @@ pub enum Command {
     /// Early boot: activate the state the kernel command line names with `moss.fstx=ID`
     /// (no-op when it is already active). Run by moss-fstx.service in the initrd.
     Fstx(FstxArguments),
+    /// Write man pages or print shell completions (for packaging).
+    #[command(hide = true, subcommand)]
+    Generate(GenerateCommand),
+}
+
+/// `moss generate ...` (and the same in boulder).
+#[derive(Debug, Subcommand)]
+pub enum GenerateCommand {
+    /// Write moss.1 and a page per subcommand into DIR.
+    Man {
+        /// Where the pages go.
+        directory: PathBuf,
+    },
+    /// Print the completion script for a shell.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: moss_manuals::Shell,
+    },
 }
 
 /// `moss boot ...`.

@@ -31,6 +31,7 @@ fn main() -> ExitCode {
         Command::Index(arguments) => packages::index(arguments),
         Command::Boot(command) => boot::run(&cli, command),
         Command::Fstx(arguments) => boot::fstx(&cli, arguments),
+        Command::Generate(command) => generate(command),
         _ if cli.directory.is_some() => run_engine(&cli),
         _ => run_daemon(&cli),
     };
@@ -49,6 +50,20 @@ fn main() -> ExitCode {
             ExitCode::from(exit::code_for(&error))
         }
     }
+}
+
+/// Man pages and completions from this very command line.
+fn generate(command: &cli::GenerateCommand) -> anyhow::Result<()> {
+    use clap::CommandFactory;
+    match command {
+        cli::GenerateCommand::Man { directory } => {
+            moss_manuals::write_man_pages(Cli::command(), directory)?;
+        }
+        cli::GenerateCommand::Completions { shell } => {
+            moss_manuals::write_completions(Cli::command(), *shell, &mut std::io::stdout());
+        }
+    }
+    Ok(())
 }
 
 /// Direct mode: open the installation here, under its lock.
@@ -111,7 +126,8 @@ async fn dispatch(backend: &Backend<'_>, cli: &Cli) -> anyhow::Result<()> {
         | Command::Extract(_)
         | Command::Index(_)
         | Command::Boot(_)
-        | Command::Fstx(_) => {
+        | Command::Fstx(_)
+        | Command::Generate(_) => {
             unreachable!("handled before choosing a backend")
         }
     }

@@ -45,6 +45,12 @@ struct Arguments {
     /// PackageKit's offline updates.
     #[arg(long)]
     offline_update: bool,
+    /// Write mossd.1 into DIR and exit (for packaging).
+    #[arg(long, hide = true, value_name = "DIR")]
+    generate_man: Option<PathBuf>,
+    /// Print the completion script for a shell and exit (for packaging).
+    #[arg(long, hide = true, value_name = "SHELL")]
+    generate_completions: Option<moss_manuals::Shell>,
     /// Internal: copy one file to stdout as this uid (PackageKit's `InstallFiles`).
     #[arg(long, hide = true, value_name = "UID", requires = "read_path")]
     read_as: Option<u32>,
@@ -58,6 +64,27 @@ struct Arguments {
 
 fn main() -> ExitCode {
     let arguments = Arguments::parse();
+    if let Some(directory) = &arguments.generate_man {
+        use clap::CommandFactory;
+        return match moss_manuals::write_man_pages(Arguments::command(), directory) {
+            Ok(_) => ExitCode::SUCCESS,
+            Err(error) => {
+                let _ = std::io::Write::write_fmt(
+                    &mut std::io::stderr(),
+                    format_args!(
+                        "mossd: cannot write the man page into {}: {error}\n",
+                        directory.display()
+                    ),
+                );
+                ExitCode::FAILURE
+            }
+        };
+    }
+    if let Some(shell) = arguments.generate_completions {
+        use clap::CommandFactory;
+        moss_manuals::write_completions(Arguments::command(), shell, &mut std::io::stdout());
+        return ExitCode::SUCCESS;
+    }
     // The file reader child: nothing else of the daemon runs in it.
     if let (Some(uid), Some(path)) = (arguments.read_as, &arguments.read_path) {
         return incoming::read_as_main(uid, arguments.read_limit, path);

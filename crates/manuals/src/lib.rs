@@ -85,3 +85,112 @@ mod tests {
         );
     }
 }
+
+/// Checks for the binaries' tests: the generated pages render with the real `man -l`, and the
+/// bash script loads in the real bash.
+pub mod checks {
+    use std::{path::Path, process::Command};
+
+    /// man's output without overstrike (bold and underline are `c\bc`, `_\bc`).
+    pub fn plain(bytes: &[u8]) -> String {
+        let mut text: Vec<char> = Vec::new();
+        for character in String::from_utf8_lossy(bytes).chars() {
+            if character == '\u{8}' {
+                text.pop();
+                continue;
+            }
+            text.push(character);
+        }
+        text.into_iter().collect()
+    }
+
+    /// Run `binary MAN_ARGS DIR`, render every page with `man -l` (each must have a NAME
+    /// section), and return the pages' file names, sorted, with their rendered text.
+    pub fn rendered_pages(binary: &Path, man_arguments: &[&str]) -> Vec<(String, String)> {
+        let directory = tempfile_dir();
+        let status = Command::new(binary)
+            .args(man_arguments)
+            .arg(&directory)
+            .status()
+            .expect("the binary runs");
+        assert!(
+            status.success(),
+            "{} {man_arguments:?} failed",
+            binary.display()
+        );
+        let mut pages: Vec<String> = std::fs::read_dir(&directory)
+            .expect("the pages directory")
+            .map(|entry| {
+                entry
+                    .expect("an entry")
+                    .file_name()
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect();
+        pages.sort();
+        let rendered = pages
+            .into_iter()
+            .map(|page| {
+                let output = Command::new("man")
+                    .arg("-l")
+                    .arg(directory.join(&page))
+                    .env("MANWIDTH", "80")
+                    .output()
+                    .expect("man (apt-get install man-db)");
+                let text = plain(&output.stdout);
+                assert!(
+                    output.status.success() && text.contains("NAME"),
+                    "{page}: {text}"
+                );
+                (page, text)
+            })
+            .collect();
+        let _ = std::fs::remove_dir_all(&directory);
+        rendered
+    }
+
+    /// Run `binary COMPLETION_ARGS bash`, load the script in bash and check that `name`
+    /// completes through it; zsh and fish scripts must be produced too.
+    pub fn completions_load(binary: &Path, completion_arguments: &[&str], name: &str) {
+        let script = |shell: &str| {
+            let output = Command::new(binary)
+                .args(completion_arguments)
+                .arg(shell)
+                .output()
+                .expect("the binary runs");
+            assert!(
+                output.status.success() && output.stdout.len() > 500,
+                "{shell}"
+            );
+            output.stdout
+        };
+        let directory = tempfile_dir();
+        let path = directory.join(format!("{name}.bash"));
+        std::fs::write(&path, script("bash")).expect("write the script");
+        let loaded = Command::new("bash")
+            .arg("-c")
+            .arg(format!("source {} && complete -p {name}", path.display()))
+            .output()
+            .expect("bash runs");
+        let registered = String::from_utf8_lossy(&loaded.stdout).into_owned();
+        let _ = std::fs::remove_dir_all(&directory);
+        assert!(
+            registered.contains(&format!("-F _{name} {name}")),
+            "{registered}"
+        );
+        script("zsh");
+        script("fish");
+    }
+
+    fn tempfile_dir() -> std::path::PathBuf {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let directory = std::env::temp_dir().join(format!(
+            "moss-manuals-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+        ));
+        std::fs::create_dir_all(&directory).expect("a scratch directory");
+        directory
+    }
+}

@@ -287,8 +287,13 @@ pub enum RepoCommand {
     Add {
         /// Repository id.
         name: String,
-        /// URI of its stone.index (file:// or https://).
+        /// URI of its stone.index (file:// or https://), or with --root-index the base URI of
+        /// its channel tree.
         uri: String,
+        /// Follow a channel tree's moss-root-index.json at URI instead of one stone.index:
+        /// `version=stream/ID|tag/ID|history/ID[,channel=main][,arch=x86_64]`.
+        #[arg(long, value_name = "SPEC")]
+        root_index: Option<String>,
         /// Larger is preferred.
         #[arg(short, long, default_value_t = 0)]
         priority: u64,

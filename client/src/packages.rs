@@ -338,7 +338,9 @@ pub async fn repo(backend: &Backend<'_>, command: &RepoCommand) -> anyhow::Resul
                             serde_json::json!({"id": repository.id, "uri": repository.uri,
                                 "priority": repository.priority, "active": repository.active,
                                 "description": repository.description,
-                                "signed": repository.signed, "keys": repository.keys})
+                                "signed": repository.signed, "keys": repository.keys,
+                                "root_index": (!repository.root_index.is_empty())
+                                    .then_some(&repository.root_index)})
                         })
                         .collect();
                     serde_json::to_writer_pretty(&mut stdout, &list)?;
@@ -350,7 +352,11 @@ pub async fn repo(backend: &Backend<'_>, command: &RepoCommand) -> anyhow::Resul
                             stdout,
                             " - {} = {} [{}] ({}){}",
                             repository.id,
-                            repository.uri,
+                            if repository.root_index.is_empty() {
+                                repository.uri.as_str()
+                            } else {
+                                repository.root_index.as_str()
+                            },
                             repository.priority,
                             if repository.signed {
                                 "signed"
@@ -371,6 +377,7 @@ pub async fn repo(backend: &Backend<'_>, command: &RepoCommand) -> anyhow::Resul
             comment,
             keys,
             unsigned,
+            root_index,
         } => {
             if keys.is_empty() && !unsigned {
                 anyhow::bail!(
@@ -389,6 +396,7 @@ pub async fn repo(backend: &Backend<'_>, command: &RepoCommand) -> anyhow::Resul
                 priority: *priority,
                 comment: comment.clone().unwrap_or_default(),
                 keys,
+                root_index: root_index.clone(),
             }
         }
         RepoCommand::Remove { name } => Change::RepoRemove { name: name.clone() },

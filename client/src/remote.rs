@@ -161,8 +161,13 @@ impl Daemon {
                 priority,
                 comment,
                 keys,
+                root_index,
             } => {
                 let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+                let mut options = options;
+                if let Some(spec) = root_index {
+                    options.insert("root-index", spec.as_str().into());
+                }
                 self.manager
                     .repo_add(name, uri, *priority, comment, &keys, options)
                     .await

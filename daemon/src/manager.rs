@@ -379,12 +379,20 @@ impl Manager {
             limits::text(value, what)?;
         }
         limits::names(&keys, "key")?;
+        let root_index = options
+            .get("root-index")
+            .and_then(|value| <&str>::try_from(value).ok())
+            .map(str::to_owned);
+        if let Some(spec) = &root_index {
+            limits::text(spec, "root-index")?;
+        }
         let change = Change::RepoAdd {
             name,
             uri,
             priority,
             comment,
             keys,
+            root_index,
         };
         self.change(
             &header,

@@ -202,7 +202,7 @@ impl From<StateDiff> for Diff {
     }
 }
 
-/// A repository: `(id, uri, priority, active, description, signed, keys)`.
+/// A repository: `(id, uri, priority, active, description, signed, keys, root_index)`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Type)]
 pub struct Repository {
     /// Repository id.
@@ -219,6 +219,9 @@ pub struct Repository {
     pub signed: bool,
     /// Its pinned minisign public keys.
     pub keys: Vec<String>,
+    /// For a root-index source, `(base-uri=..., channel=..., version=..., arch=...)`; `uri`
+    /// is then its moss-root-index.json. Empty for a direct index.
+    pub root_index: String,
 }
 
 impl From<&moss::repository::Repository> for Repository {
@@ -231,6 +234,11 @@ impl From<&moss::repository::Repository> for Repository {
             description: repository.description.clone(),
             signed: repository.is_signed(),
             keys: repository.keys.clone(),
+            root_index: repository
+                .root_index
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
         }
     }
 }

@@ -131,6 +131,7 @@ pub struct Moss {
     pub(crate) store: Store,
     pub(crate) reporter: SharedReporter,
     pub(crate) cancellation: crate::cancel::Cancellation,
+    pub(crate) fetch_options: crate::repository::FetchOptions,
     recovery: Option<Recovery>,
 }
 
@@ -207,6 +208,7 @@ impl Moss {
             store,
             reporter,
             cancellation: crate::cancel::Cancellation::default(),
+            fetch_options: crate::repository::FetchOptions::default(),
             recovery: None,
         };
         // Recovery changes the installation: only a writer does it (a reader found no journal).
@@ -227,6 +229,12 @@ impl Moss {
             });
         }
         Ok(moss)
+    }
+
+    /// Download with these options from now on (timeouts, retries, the hosts whose old URIs
+    /// are migrated).
+    pub fn set_fetch_options(&mut self, options: crate::repository::FetchOptions) {
+        self.fetch_options = options;
     }
 
     /// The installation.

@@ -14,9 +14,7 @@ use crate::{
     engine::{EngineError, Moss},
     events::Event,
     operations::{Available, Fetch},
-    repository::{
-        self, AddMode, ConfigError, FetchError, FetchOptions, Fetcher, PackageRequest, Repository,
-    },
+    repository::{self, AddMode, ConfigError, FetchError, Fetcher, PackageRequest, Repository},
 };
 
 impl Moss {
@@ -40,6 +38,27 @@ impl Moss {
         keys: &[String],
     ) -> Result<(), EngineError> {
         let repository = definition(id, uri, priority, description, keys)?;
+        self.put_repository(&repository, AddMode::New).await
+    }
+
+    /// Like [`Moss::add_repository`] for a root-index source: `base_uri` is the base of the
+    /// channel tree and `spec` is `version=V[,channel=C][,arch=A]` (engine spec §11.2). The root
+    /// index is fetched and resolved, then the snapshot's index, before anything is written.
+    pub async fn add_root_index_repository(
+        &self,
+        id: &str,
+        base_uri: &str,
+        spec: &str,
+        priority: u64,
+        description: &str,
+        keys: &[String],
+    ) -> Result<(), EngineError> {
+        let base = parse_location(base_uri)?;
+        let source = repository::root_index::parse_spec(base, spec).map_err(|problem| {
+            EngineError::InvalidRequest(format!("Repository `{id}`: {problem}"))
+        })?;
+        let repository =
+            Repository::from_root_index(id, source, priority, description)?.with_keys(keys)?;
         self.put_repository(&repository, AddMode::New).await
     }
 
@@ -80,7 +99,22 @@ impl Moss {
         recover_leftovers(&cache, &staging, &aside).map_err(cache_error(&cache))?;
 
         let fetcher = self.fetcher()?;
-        if let Err(source) = fetcher.refresh_index(repository, &staging).await {
+        let fetched = async {
+            let resolved = match &repository.root_index {
+                Some(source) => repository.resolved_to(
+                    fetcher
+                        .resolve_root_index(repository, source, &staging)
+                        .await?,
+                ),
+                None => repository.clone(),
+            };
+            fetcher.refresh_index(&resolved, &staging).await?;
+            if resolved.root_index.is_some() {
+                repository::record_resolved_index(&staging, &resolved.uri)?;
+            }
+            Ok::<_, FetchError>(())
+        };
+        if let Err(source) = fetched.await {
             let _ = remove_dir_if_exists(&staging);
             return Err(ConfigError::NotAdded {
                 id: repository.id.clone(),
@@ -154,17 +188,61 @@ impl Moss {
             return Err(EngineError::UnknownRepository(id.to_owned()));
         }
         let fetcher = self.fetcher()?;
-        let jobs: Vec<(Repository, PathBuf)> = repositories
-            .into_iter()
-            .map(|repository| {
-                let cache = self.repository_cache(&repository.id);
-                (repository, cache)
-            })
-            .collect();
-        for result in fetcher.refresh_indexes(&jobs).await {
-            result?;
+        // A repository whose source cannot be resolved is reported after the others refreshed.
+        let mut first_error = None;
+        let mut jobs: Vec<(Repository, PathBuf)> = Vec::new();
+        for repository in repositories {
+            let cache = self.repository_cache(&repository.id);
+            match self.refresh_source(&fetcher, repository, &cache).await {
+                Ok(repository) => jobs.push((repository, cache)),
+                Err(error) => {
+                    first_error.get_or_insert(error);
+                }
+            }
         }
-        Ok(())
+        let results = fetcher.refresh_indexes(&jobs).await;
+        for ((repository, cache), result) in jobs.iter().zip(results) {
+            let recorded = result.and_then(|_| match repository.root_index {
+                Some(_) => repository::record_resolved_index(cache, &repository.uri),
+                None => Ok(()),
+            });
+            if let Err(error) = recorded {
+                first_error.get_or_insert(error.into());
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// The definition to refresh `repository` with: an old official URI is first migrated to
+    /// its root index (the admin definition is rewritten, with a warning naming both), and a
+    /// root-index source is resolved to the index URL it follows now.
+    async fn refresh_source(
+        &self,
+        fetcher: &Fetcher,
+        mut repository: Repository,
+        cache: &Path,
+    ) -> Result<Repository, EngineError> {
+        if let Some(source) = fetcher.probe_legacy(&repository, cache).await {
+            let before = repository.to_string();
+            repository.uri = source.root_index_url();
+            repository.root_index = Some(source);
+            let file = repository::save(&self.installation.paths().root, &repository)?;
+            self.reporter.report(Event::Warning {
+                message: format!(
+                    "repository `{}` used an outdated URI: {} now reads \"{repository}\" instead \
+                     of \"{before}\"",
+                    repository.id,
+                    file.display()
+                ),
+            });
+        }
+        if let Some(source) = &repository.root_index {
+            let index_url = fetcher
+                .resolve_root_index(&repository, source, cache)
+                .await?;
+            return Ok(repository.resolved_to(index_url));
+        }
+        Ok(repository)
     }
 
     /// Everything the active repositories offer, from their cached indexes.
@@ -183,6 +261,11 @@ impl Moss {
         {
             let cache = self.repository_cache(&repository.id);
             let index = cache.join(repository::fetch::INDEX_FILE);
+            // A root-index source is read from the snapshot it was last refreshed from.
+            let Some(index_url) = repository.cached_index_url(&cache) else {
+                continue;
+            };
+            let repository = repository.resolved_to(index_url);
             if !index.exists() {
                 continue;
             }
@@ -240,7 +323,7 @@ impl Moss {
 
     fn fetcher(&self) -> Result<Fetcher, EngineError> {
         Ok(Fetcher::with_options(
-            FetchOptions::default(),
+            self.fetch_options.clone(),
             self.reporter.clone(),
         )?)
     }

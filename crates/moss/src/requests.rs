@@ -52,6 +52,9 @@ pub enum Change {
         comment: String,
         /// Pinned minisign public keys; empty for an unsigned repository.
         keys: Vec<String>,
+        /// `uri` is the base of a channel tree and this `version=V[,channel=C][,arch=A]` says
+        /// which snapshot to follow (a root-index source).
+        root_index: Option<String>,
     },
     /// Remove a repository.
     RepoRemove {
@@ -250,9 +253,18 @@ impl Moss {
                 priority,
                 comment,
                 keys,
+                root_index,
             } => {
-                self.add_repository(name, uri, *priority, comment, keys)
-                    .await?;
+                match root_index {
+                    Some(spec) => {
+                        self.add_root_index_repository(name, uri, spec, *priority, comment, keys)
+                            .await?
+                    }
+                    None => {
+                        self.add_repository(name, uri, *priority, comment, keys)
+                            .await?
+                    }
+                }
                 Ok(Outcome::message(format!("{name} added")))
             }
             Change::RepoRemove { name } => {

@@ -51,6 +51,9 @@ pub struct FetchOptions {
     pub max_backoff: Duration,
     /// Packages downloaded at the same time by [`Fetcher::fetch_packages`].
     pub concurrency: usize,
+    /// Hosts whose old direct index URIs are migrated to their root index
+    /// ([`super::root_index::OFFICIAL_HOSTS`]).
+    pub legacy_hosts: Vec<String>,
 }
 
 impl Default for FetchOptions {
@@ -62,6 +65,10 @@ impl Default for FetchOptions {
             initial_backoff: Duration::from_millis(500),
             max_backoff: Duration::from_secs(30),
             concurrency: DEFAULT_CONCURRENCY,
+            legacy_hosts: super::root_index::OFFICIAL_HOSTS
+                .iter()
+                .map(|host| (*host).to_owned())
+                .collect(),
         }
     }
 }
@@ -237,6 +244,19 @@ pub enum FetchError {
         url: String,
         /// Why the cached index is not trusted.
         problem: SignatureProblem,
+    },
+    /// A repository's root index cannot be fetched into a usable index URL.
+    #[error(
+        "The root index of repository `{repository}` ({url}) cannot be used: {problem}; check the \
+         repository's base-uri, channel and version"
+    )]
+    RootIndex {
+        /// Repository id.
+        repository: String,
+        /// The root index URL.
+        url: String,
+        /// What is wrong.
+        problem: super::root_index::RootIndexProblem,
     },
     /// A `PackageURI` cannot be resolved against the index URL.
     #[error("Cannot resolve the package URI {uri:?} against the index URL {index}: {reason}")]

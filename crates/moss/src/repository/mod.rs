@@ -13,7 +13,9 @@ pub mod config;
 pub mod fetch;
 pub mod index;
 mod refresh;
+pub mod root_index;
 pub mod signing;
+mod sources;
 mod transfer;
 
 use std::{
@@ -36,16 +38,20 @@ pub use fetch::{
 };
 pub use index::{IndexError, IndexSummary, IndexedPackage, read_index, write_index};
 pub use refresh::verify_cached_index;
+pub use root_index::{RootIndex, RootIndexProblem, RootIndexSource, Version};
 pub use signing::{KeyError, SignError, SignatureProblem, SignedClaims, sign_index};
+pub use sources::record_resolved_index;
 
-/// One configured repository: a direct `stone.index` source.
+/// One configured repository: a direct `stone.index` source, or a root-index source whose index
+/// URL is resolved at refresh.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Repository {
     /// Identifier, `[A-Za-z0-9][A-Za-z0-9-_]*`; also the name of its admin file `<id>.kdl`.
     pub id: String,
     /// Free text shown by `repo list`.
     pub description: String,
-    /// URL of the repository's `stone.index` (`file`, `http` or `https`).
+    /// URL of the repository's `stone.index` (`file`, `http` or `https`); for a root-index
+    /// source, the URL of its `moss-root-index.json` until the index URL is resolved.
     pub uri: Url,
     /// Larger is preferred.
     pub priority: u64,
@@ -54,6 +60,8 @@ pub struct Repository {
     /// Pinned minisign public keys (base64); an index must be signed by one of them. Empty for
     /// an unsigned repository.
     pub keys: Vec<String>,
+    /// A root-index source (engine spec §11.2) instead of a direct index URL.
+    pub root_index: Option<RootIndexSource>,
 }
 
 impl Repository {
@@ -74,7 +82,38 @@ impl Repository {
             priority,
             active: true,
             keys: Vec::new(),
+            root_index: None,
         })
+    }
+
+    /// A new active repository following a channel tree's root index.
+    pub fn from_root_index(
+        id: impl Into<String>,
+        source: RootIndexSource,
+        priority: u64,
+        description: impl Into<String>,
+    ) -> Result<Self, ConfigError> {
+        let mut repository = Self::new(id, source.root_index_url(), priority, description)?;
+        repository.root_index = Some(source);
+        Ok(repository)
+    }
+
+    /// The same repository reading its index from `index_url` (a resolved root-index source).
+    pub fn resolved_to(&self, index_url: Url) -> Self {
+        Self {
+            uri: index_url,
+            ..self.clone()
+        }
+    }
+
+    /// The URL of the index cached in `cache_dir`: the direct URI, or for a root-index source
+    /// the URL the last refresh resolved (none before the first refresh).
+    pub fn cached_index_url(&self, cache_dir: &Path) -> Option<Url> {
+        if self.root_index.is_none() {
+            return Some(self.uri.clone());
+        }
+        let text = fs::read_to_string(cache_dir.join(root_index::RESOLVED_INDEX_FILE)).ok()?;
+        Url::parse(text.trim()).ok()
     }
 
     /// The same repository with these pinned public keys (base64 or `.pub` file text), each
@@ -118,7 +157,10 @@ impl Repository {
 
 impl fmt::Display for Repository {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(formatter, "{} = {} [{}]", self.id, self.uri, self.priority)?;
+        match &self.root_index {
+            Some(source) => write!(formatter, "{} = {source} [{}]", self.id, self.priority)?,
+            None => write!(formatter, "{} = {} [{}]", self.id, self.uri, self.priority)?,
+        }
         formatter.write_str(if self.is_signed() {
             " (signed)"
         } else {

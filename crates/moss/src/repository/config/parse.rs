@@ -6,23 +6,38 @@ use kdl::{KdlDocument, KdlEntry, KdlNode, KdlValue};
 use url::Url;
 
 use super::{ConfigError, is_kdl};
-use crate::repository::{Repository, check_scheme, validate_id};
+use crate::repository::{
+    Repository, RootIndexSource, check_scheme,
+    root_index::{DEFAULT_ARCH, DEFAULT_CHANNEL},
+    validate_id,
+};
 
 /// A fresh, formatted node for one repository.
 pub(super) fn render_node(repository: &Repository) -> KdlNode {
     let mut node = KdlNode::new(repository.id.as_str());
-    let fields = [
-        (
-            "description",
-            KdlValue::String(repository.description.clone()),
-        ),
-        ("uri", KdlValue::String(repository.uri.to_string())),
-        (
-            "priority",
-            KdlValue::Integer(i128::from(repository.priority)),
-        ),
-        ("active", KdlValue::Bool(repository.active)),
-    ];
+    let mut fields = vec![(
+        "description",
+        KdlValue::String(repository.description.clone()),
+    )];
+    match &repository.root_index {
+        None => fields.push(("uri", KdlValue::String(repository.uri.to_string()))),
+        Some(source) => {
+            fields.push(("base-uri", KdlValue::String(source.base_uri.to_string())));
+            // Upstream writes the defaults out only when they differ.
+            if source.channel != DEFAULT_CHANNEL {
+                fields.push(("channel", KdlValue::String(source.channel.clone())));
+            }
+            fields.push(("version", KdlValue::String(source.version.to_string())));
+            if source.arch != DEFAULT_ARCH {
+                fields.push(("arch", KdlValue::String(source.arch.clone())));
+            }
+        }
+    }
+    fields.push((
+        "priority",
+        KdlValue::Integer(i128::from(repository.priority)),
+    ));
+    fields.push(("active", KdlValue::Bool(repository.active)));
     let children = node.ensure_children();
     for (name, value) in fields {
         let mut child = KdlNode::new(name);
@@ -71,21 +86,24 @@ struct Fields {
 impl Fields {
     fn into_repository(self, id: &str) -> Result<Repository, String> {
         validate_id(id).map_err(|error| error.to_string())?;
-        if self.base_uri.is_some()
-            || self.channel.is_some()
-            || self.version.is_some()
-            || self.arch.is_some()
-        {
-            return Err(format!(
-                "repository `{id}` is a root-index source (`base-uri`, `channel`, `version`, \
-                 `arch`), which is not supported; give `uri` with the URL of its stone.index"
-            ));
-        }
-        let uri = self
-            .uri
-            .ok_or_else(|| format!("repository `{id}` has no `uri`"))?;
-        let uri = Url::parse(&uri)
-            .map_err(|error| format!("repository `{id}` has an invalid uri {uri:?}: {error}"))?;
+        let root_index = self.root_index_source(id)?;
+        let uri = match (&root_index, self.uri) {
+            (Some(_), Some(_)) => {
+                return Err(format!(
+                    "repository `{id}` has both `uri` and `base-uri`; give `uri` for a direct \
+                     stone.index or `base-uri` with `version` for a root index"
+                ));
+            }
+            (Some(source), None) => source.root_index_url(),
+            (None, Some(uri)) => Url::parse(&uri).map_err(|error| {
+                format!("repository `{id}` has an invalid uri {uri:?}: {error}")
+            })?,
+            (None, None) => {
+                return Err(format!(
+                    "repository `{id}` has no `uri` (or `base-uri` with `version`)"
+                ));
+            }
+        };
         check_scheme(id, &uri).map_err(|error| error.to_string())?;
         Repository {
             id: id.to_owned(),
@@ -94,9 +112,38 @@ impl Fields {
             priority: self.priority.unwrap_or(0),
             active: self.active.unwrap_or(true),
             keys: Vec::new(),
+            root_index,
         }
         .with_keys(&self.keys.unwrap_or_default())
         .map_err(|error| error.to_string())
+    }
+
+    /// The root-index source of `base-uri`, `channel`, `version` and `arch`, when given.
+    fn root_index_source(&self, id: &str) -> Result<Option<RootIndexSource>, String> {
+        let Some(base) = &self.base_uri else {
+            if self.channel.is_some() || self.version.is_some() || self.arch.is_some() {
+                return Err(format!(
+                    "repository `{id}` has `channel`, `version` or `arch` without `base-uri`"
+                ));
+            }
+            return Ok(None);
+        };
+        let base = Url::parse(base).map_err(|error| {
+            format!("repository `{id}` has an invalid base-uri {base:?}: {error}")
+        })?;
+        let version = self
+            .version
+            .as_deref()
+            .ok_or_else(|| {
+                format!(
+                    "repository `{id}` has a `base-uri` but no `version` (e.g. stream/volatile)"
+                )
+            })?
+            .parse()
+            .map_err(|error| format!("repository `{id}`: {error}"))?;
+        RootIndexSource::new(base, self.channel.as_deref(), version, self.arch.as_deref())
+            .map(Some)
+            .map_err(|error| format!("repository `{id}`: {error}"))
     }
 }
 
@@ -231,8 +278,9 @@ fn parse_kdl(path: &Path, text: &str) -> Result<Vec<(Repository, usize)>, Config
                     return Err(error(
                         line,
                         format!(
-                            "unknown field `{other}`; the fields are description, uri, \
-                             priority, active and keys"
+                            "unknown field `{other}`; the fields are description, uri \
+                             (or base-uri, channel, version and arch), priority, active and \
+                             keys"
                         ),
                     ));
                 }
@@ -347,7 +395,13 @@ mod tests {
                 3,
                 "twice",
             ),
-            ("a {\n  base-uri \"https://x/\"\n}\n", 1, "root-index"),
+            ("a {\n  base-uri \"https://x/\"\n}\n", 1, "no `version`"),
+            (
+                "a {\n  base-uri \"https://x/\"\n  version \"branch/x\"\n}\n",
+                1,
+                "stream/",
+            ),
+            ("a {\n  channel \"main\"\n}\n", 1, "without `base-uri`"),
         ];
         for (text, line, needle) in cases {
             match kdl(text) {
@@ -388,6 +442,7 @@ mod tests {
             uri: Url::parse("https://example.org/a b/stone.index").unwrap(),
             priority: u64::MAX,
             active: false,
+            root_index: None,
             keys: vec![
                 crate::repository::signing::parse_public_key(
                     &crate::repository::signing::generate_key_pair().unwrap().0,
@@ -400,5 +455,32 @@ mod tests {
         let text = document.to_string();
         let (parsed, _) = kdl(&text).unwrap().remove(0);
         assert_eq!(parsed, repository, "{text}");
+    }
+
+    #[test]
+    fn root_index_sources() {
+        // Upstream's own file (os-tools' default repo.d entry).
+        let upstream = "volatile {\n    description \"AerynOS volatile stream\"\n    base-uri \"https://cdn.aerynos.dev/\"\n    channel \"main\"\n    version \"stream/volatile\"\n    arch \"x86_64\"\n    priority 0\n}\n";
+        let (repository, _) = kdl(upstream).unwrap().remove(0);
+        let source = repository.root_index.clone().unwrap();
+        assert_eq!(source.base_uri.as_str(), "https://cdn.aerynos.dev/");
+        assert_eq!(source.version.to_string(), "stream/volatile");
+        assert_eq!(
+            repository.uri.as_str(),
+            "https://cdn.aerynos.dev/main/moss-root-index.json"
+        );
+        let mut document = KdlDocument::new();
+        let mut other = repository.clone();
+        other.root_index.as_mut().unwrap().channel = "beta".to_owned();
+        other.uri = other.root_index.as_ref().unwrap().root_index_url();
+        for repository in [&repository, &other] {
+            document.nodes_mut().clear();
+            document.nodes_mut().push(render_node(repository));
+            let text = document.to_string();
+            assert_eq!(&kdl(&text).unwrap().remove(0).0, repository, "{text}");
+        }
+        assert!(!document.to_string().contains("arch"), "{document}");
+        let both = "a {\n  uri \"https://x/stone.index\"\n  base-uri \"https://x/\"\n  version \"stream/v\"\n}\n";
+        assert!(kdl(both).unwrap_err().to_string().contains("both"));
     }
 }

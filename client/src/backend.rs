@@ -90,6 +90,18 @@ impl Backend<'_> {
         })
     }
 
+    /// The system model a state recorded (`None`: the active state).
+    pub async fn state_model(&self, id: Option<u64>) -> anyhow::Result<String> {
+        Ok(match self {
+            Self::Direct(moss) => moss.state_model(id).await?,
+            Self::Daemon(daemon) => daemon
+                .manager
+                .state_export(id.unwrap_or(0))
+                .await
+                .map_err(crate::remote::error)?,
+        })
+    }
+
     /// Configured repositories.
     pub async fn repositories(&self) -> anyhow::Result<Vec<Repository>> {
         Ok(match self {

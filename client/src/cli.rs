@@ -180,6 +180,10 @@ pub struct SyncArguments {
     /// Ask mossd to apply its background update policy (what moss-update.timer runs).
     #[arg(long, conflicts_with_all = ["update", "allow_downgrade", "dry_run"])]
     pub automatic: bool,
+    /// Make the system exactly this system model (KDL: repositories and packages), which then
+    /// becomes /etc/moss/system-model.kdl.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["automatic", "allow_downgrade"])]
+    pub model: Option<PathBuf>,
     /// Show what would happen and change nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -260,6 +264,14 @@ pub enum StateCommand {
         /// State ids.
         #[arg(required = true)]
         ids: Vec<u64>,
+    },
+    /// Write the system model a state was built from (default: the active state).
+    Export {
+        /// The state id.
+        id: Option<u64>,
+        /// Write it to this file instead of standard output.
+        #[arg(short, long, value_name = "PATH")]
+        output: Option<PathBuf>,
     },
     /// Check every state's tree and the store; `--fix` repairs what it can.
     Verify {

@@ -103,7 +103,9 @@ fn run_daemon(cli: &Cli) -> anyhow::Result<()> {
 fn reads_only(command: &Command) -> bool {
     match command {
         Command::List(_) | Command::Info(_) | Command::Search(_) | Command::SearchFile(_) => true,
-        Command::State(StateCommand::List(_) | StateCommand::Active(_)) => true,
+        Command::State(
+            StateCommand::List(_) | StateCommand::Active(_) | StateCommand::Export { .. },
+        ) => true,
         Command::State(StateCommand::Verify { fix, .. }) => !fix,
         Command::Repo(RepoCommand::List(_)) => true,
         _ => false,

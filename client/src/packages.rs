@@ -221,6 +221,17 @@ pub async fn sync(
         let outcome = daemon.automatic_update().await?;
         return eprintln_text(&outcome.message);
     }
+    if let Some(path) = &arguments.model {
+        // Read as the caller: mossd gets the text, never the path.
+        let model = std::fs::read_to_string(path).map_err(|error| {
+            anyhow::anyhow!("Cannot read the system model {}: {error}", path.display())
+        })?;
+        let change = Change::SyncModel {
+            model,
+            origin: path.display().to_string(),
+        };
+        return sync_model(backend, change, arguments, yes).await;
+    }
     if arguments.update {
         backend
             .perform(Change::Refresh { repository: None })
@@ -239,6 +250,42 @@ pub async fn sync(
         arguments.format,
     )
     .await
+}
+
+/// `sync --model`: even with nothing to install or remove the model is applied (adopted as
+/// `/etc/moss/system-model.kdl`). mossd plans it only by applying it, so through mossd the plan
+/// is shown after the confirmation.
+async fn sync_model(
+    backend: &Backend<'_>,
+    change: Change,
+    arguments: &SyncArguments,
+    yes: bool,
+) -> anyhow::Result<()> {
+    let planned = matches!(backend, Backend::Direct(_));
+    if planned {
+        let plan = backend.plan(&change).await?;
+        print_plan(&plan, arguments.format)?;
+        if arguments.dry_run {
+            return Ok(());
+        }
+        if !plan.is_empty() && !confirm("Proceed?", yes)? {
+            eprintln_text("Cancelled; nothing was changed")?;
+            return Ok(());
+        }
+    } else {
+        if arguments.dry_run {
+            backend.plan(&change).await?;
+        }
+        if !confirm("Make the system match the model?", yes)? {
+            eprintln_text("Cancelled; nothing was changed")?;
+            return Ok(());
+        }
+    }
+    let outcome = backend.perform(change).await?;
+    if !planned && let Some(plan) = &outcome.plan {
+        print_plan(plan, arguments.format)?;
+    }
+    eprintln_text(&outcome.message)
 }
 
 pub async fn info(backend: &Backend<'_>, arguments: &InfoArguments) -> anyhow::Result<()> {

@@ -126,6 +126,11 @@ impl Daemon {
             Change::Sync {
                 allow_downgrade, ..
             } => self.manager.plan_sync(*allow_downgrade).await,
+            Change::SyncModel { .. } => anyhow::bail!(
+                "mossd does not plan a system model without applying it (planning fetches the \
+                 model's repositories); try it on a copy with `moss -D ROOT sync --model FILE \
+                 --dry-run`, or run it without --dry-run and answer no"
+            ),
             _ => return Ok(Plan::default()),
         };
         Ok(plan.map_err(error)?.into())
@@ -154,6 +159,9 @@ impl Daemon {
                 self.manager
                     .refresh(repository.as_deref().unwrap_or(""), options)
                     .await
+            }
+            Change::SyncModel { model, origin } => {
+                self.manager.sync_model(model, origin, options).await
             }
             Change::RepoAdd {
                 name,

@@ -34,6 +34,21 @@ pub async fn run(backend: &Backend<'_>, command: &StateCommand, yes: bool) -> an
             }
             return Ok(());
         }
+        StateCommand::Export { id, output } => {
+            let text = backend.state_model(*id).await?;
+            return match output {
+                Some(path) => {
+                    std::fs::write(path, &text).map_err(|error| {
+                        anyhow::anyhow!(
+                            "Cannot write the system model to {}: {error}",
+                            path.display()
+                        )
+                    })?;
+                    eprintln_text(&format!("Wrote {}", path.display()))
+                }
+                None => Ok(stdout.write_all(text.as_bytes())?),
+            };
+        }
         StateCommand::Activate { id } => Change::StateActivate { id: *id },
         StateCommand::Prune { keep } => {
             if !confirm(

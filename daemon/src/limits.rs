@@ -10,6 +10,8 @@ pub const MAX_NAMES: usize = 1024;
 pub const MAX_NAME_BYTES: usize = 512;
 /// Longest free text accepted (a URI, a comment, a search term, a key).
 pub const MAX_TEXT_BYTES: usize = 4096;
+/// Largest system model accepted by SyncModel (a model of thousands of packages is far less).
+pub const MAX_MODEL_BYTES: usize = 1 << 20;
 /// Most unfinished Moss1 transactions one non-root uid may hold.
 pub const MAX_TRANSACTIONS_PER_CALLER: usize = 16;
 /// Most PackageKit transaction objects one non-root uid may hold.
@@ -50,6 +52,17 @@ pub fn text(value: &str, what: &str) -> Result<(), Error> {
     if value.len() > MAX_TEXT_BYTES {
         return Err(Error::LimitExceeded(format!(
             "the {what} is {} bytes; at most {MAX_TEXT_BYTES} are accepted",
+            value.len()
+        )));
+    }
+    Ok(())
+}
+
+/// Check a system model's size.
+pub fn model(value: &str) -> Result<(), Error> {
+    if value.len() > MAX_MODEL_BYTES {
+        return Err(Error::LimitExceeded(format!(
+            "the system model is {} bytes; at most {MAX_MODEL_BYTES} are accepted",
             value.len()
         )));
     }

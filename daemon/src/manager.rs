@@ -265,6 +265,13 @@ impl Manager {
         Ok(plan.map_err(query_error)?.into())
     }
 
+    /// The system model a state recorded (0: the active state).
+    async fn state_export(&self, id: u64) -> Result<String, Error> {
+        self.daemon.touch();
+        let id = (id != 0).then_some(id);
+        self.daemon.moss.state_model(id).await.map_err(query_error)
+    }
+
     /// Check the store and trees (read-only; `Repair` fixes what it finds).
     async fn verify(&self) -> Result<Vec<Problem>, Error> {
         self.daemon.touch();
@@ -360,6 +367,23 @@ impl Manager {
     }
 
     #[allow(clippy::too_many_arguments)]
+    /// Make the system exactly a system model, given as text (never a path), with the sync
+    /// permission.
+    async fn sync_model(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] connection: &Connection,
+        model: String,
+        origin: String,
+        options: Options,
+    ) -> Result<OwnedObjectPath, Error> {
+        limits::model(&model)?;
+        limits::text(&origin, "model origin")?;
+        let change = Change::SyncModel { model, origin };
+        self.change(&header, connection, actions::SYNC, change, &options)
+            .await
+    }
+
     async fn repo_add(
         &self,
         #[zbus(header)] header: Header<'_>,

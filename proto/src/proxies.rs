@@ -68,6 +68,15 @@ pub trait Manager {
         allow_downgrade: bool,
         options: Options<'_>,
     ) -> zbus::Result<OwnedObjectPath>;
+    /// Make the system exactly this system model (its KDL text; `origin` names it in errors).
+    fn sync_model(
+        &self,
+        model: &str,
+        origin: &str,
+        options: Options<'_>,
+    ) -> zbus::Result<OwnedObjectPath>;
+    /// The system model a state recorded (0: the active state).
+    fn state_export(&self, id: u64) -> zbus::Result<String>;
     /// Refresh one repository, or all when `repository` is empty.
     fn refresh(&self, repository: &str, options: Options<'_>) -> zbus::Result<OwnedObjectPath>;
     /// Add a repository; `keys` are its minisign public keys (none: unsigned).

@@ -73,6 +73,9 @@ pub enum EngineError {
     /// A repository definition is wrong.
     #[error(transparent)]
     Config(#[from] crate::repository::ConfigError),
+    /// A system model is wrong, names what no repository has, or cannot be written.
+    #[error(transparent)]
+    Model(#[from] crate::model::ModelError),
     /// A download failed.
     #[error(transparent)]
     Fetch(#[from] crate::repository::FetchError),
@@ -132,6 +135,8 @@ pub struct Moss {
     pub(crate) reporter: SharedReporter,
     pub(crate) cancellation: crate::cancel::Cancellation,
     pub(crate) fetch_options: crate::repository::FetchOptions,
+    /// The model a `sync --model` is applying, in place of `/etc/moss/system-model.kdl`.
+    pub(crate) model_override: std::sync::Mutex<Option<crate::model::SystemModel>>,
     recovery: Option<Recovery>,
 }
 
@@ -209,6 +214,7 @@ impl Moss {
             reporter,
             cancellation: crate::cancel::Cancellation::default(),
             fetch_options: crate::repository::FetchOptions::default(),
+            model_override: std::sync::Mutex::new(None),
             recovery: None,
         };
         // Recovery changes the installation: only a writer does it (a reader found no journal).

@@ -72,6 +72,13 @@ impl EngineError {
             Self::Resolve(ResolveError::NoProvider { .. }) => ErrorKind::NotFound,
             Self::Resolve(_) => ErrorKind::Unsatisfiable,
             Self::Config(error) => config_kind(error),
+            Self::Model(error) => match error {
+                crate::model::ModelError::Parse { .. } => ErrorKind::InvalidRequest,
+                crate::model::ModelError::UnknownPackage { .. } => ErrorKind::NotFound,
+                crate::model::ModelError::Read { .. } | crate::model::ModelError::Write { .. } => {
+                    ErrorKind::Failed
+                }
+            },
             Self::Fetch(_) | Self::Index(_) => ErrorKind::Repository,
             Self::Cancelled => ErrorKind::Cancelled,
             Self::Database(_)

@@ -294,7 +294,11 @@ impl Moss {
     }
 
     /// Plan moving every installed package to the best version the repositories offer.
+    /// On a system managed by a model, the model is followed instead.
     pub async fn plan_sync(&self, allow_downgrade: bool) -> Result<Plan, EngineError> {
+        if let Some(model) = self.system_model()? {
+            return self.plan_model_sync(&model).await;
+        }
         let installed = self.active_selections().await?;
         let candidates = self.candidates(&installed).await?;
         let request = Request {
@@ -386,7 +390,7 @@ impl Moss {
         Ok(())
     }
 
-    async fn solve(
+    pub(crate) async fn solve(
         &self,
         candidates: &[Candidate],
         request: &Request,
@@ -425,7 +429,10 @@ impl Moss {
     }
 
     /// Installed, stored-local and available candidates, with where to fetch the available ones.
-    async fn candidates(&self, installed: &[Selection]) -> Result<Candidates, EngineError> {
+    pub(crate) async fn candidates(
+        &self,
+        installed: &[Selection],
+    ) -> Result<Candidates, EngineError> {
         let installed_ids: HashSet<&str> = installed
             .iter()
             .map(|selection| selection.package.as_str())
@@ -475,7 +482,7 @@ impl Moss {
         })
     }
 
-    fn plan_from(
+    pub(crate) fn plan_from(
         &self,
         installed: &[Selection],
         candidates: &Candidates,
@@ -566,8 +573,8 @@ fn planned(candidate: &Candidate) -> Planned {
 
 /// Candidates, where to fetch those that come from repositories, and the files of the local
 /// stones of the request.
-struct Candidates {
-    list: Vec<Candidate>,
+pub(crate) struct Candidates {
+    pub(crate) list: Vec<Candidate>,
     sources: HashMap<String, Fetch>,
     local: HashMap<String, PathBuf>,
 }
@@ -587,7 +594,7 @@ fn candidate(id: String, meta: &Package, origin: Origin) -> Candidate {
 }
 
 /// Whether a candidate satisfies a dependency (its own name is implied).
-fn provides(candidate: &Candidate, dependency: &Dependency) -> bool {
+pub(crate) fn provides(candidate: &Candidate, dependency: &Dependency) -> bool {
     (dependency.kind == stone::DependencyKind::Name && dependency.target == candidate.name)
         || candidate.provides.contains(dependency)
 }

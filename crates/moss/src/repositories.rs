@@ -19,7 +19,12 @@ use crate::{
 
 impl Moss {
     /// The configured repositories, highest priority first.
+    /// On a system managed by a model they are the model's; the configuration files are then
+    /// not read.
     pub fn repositories(&self) -> Result<Vec<Repository>, EngineError> {
+        if let Some(model) = self.system_model()? {
+            return Ok(model.repositories);
+        }
         Ok(repository::load(&self.installation.paths().root)?)
     }
 
@@ -89,10 +94,34 @@ impl Moss {
         // Even replacing a `local` defined before the id was reserved is refused here: the user
         // is choosing the id now, and can choose one that does not collide.
         repository::check_reserved_id(&repository.id)?;
-        repository::check_add(root, repository, mode)?;
-        let replacing = repository::load(root)?
-            .iter()
-            .any(|existing| existing.id == repository.id);
+        let model = self.system_model()?;
+        let replacing = match &model {
+            // A modelled system's repositories are the model's; the files are not consulted.
+            Some(model) => {
+                let exists = model
+                    .repositories
+                    .iter()
+                    .any(|known| known.id == repository.id);
+                if exists && mode == AddMode::New {
+                    return Err(ConfigError::AlreadyExists {
+                        id: repository.id.clone(),
+                        defined: repository::Source {
+                            layer: repository::Layer::Admin,
+                            path: model.path.clone(),
+                            line: 1,
+                        },
+                    }
+                    .into());
+                }
+                exists
+            }
+            None => {
+                repository::check_add(root, repository, mode)?;
+                repository::load(root)?
+                    .iter()
+                    .any(|existing| existing.id == repository.id)
+            }
+        };
         let cache = self.repository_cache(&repository.id);
         let staging = beside(&cache, "adding");
         let aside = beside(&cache, "replaced");
@@ -139,12 +168,21 @@ impl Moss {
             let _ = remove_dir_if_exists(&staging);
             return Err(cache_error(&cache)(error));
         }
-        if let Err(error) = repository::add(root, repository, mode) {
+        let written = match model {
+            Some(mut model) => {
+                model.set_repository(repository);
+                model.save(&self.model_path()).map_err(EngineError::from)
+            }
+            None => repository::add(root, repository, mode)
+                .map(|_| ())
+                .map_err(EngineError::from),
+        };
+        if let Err(error) = written {
             let _ = remove_dir_if_exists(&cache);
             if had_cache {
                 let _ = fs::rename(&aside, &cache);
             }
-            return Err(error.into());
+            return Err(error);
         }
         // The old cache is garbage now; a leftover is removed by the next add of this id.
         let _ = remove_dir_if_exists(&aside);
@@ -153,7 +191,17 @@ impl Moss {
 
     /// Remove a repository's admin definition and its cached index.
     pub fn remove_repository(&self, id: &str) -> Result<(), EngineError> {
-        repository::remove(&self.installation.paths().root, id)?;
+        match self.system_model()? {
+            Some(mut model) => {
+                if !model.remove_repository(id) {
+                    return Err(ConfigError::NotFound { id: id.to_owned() }.into());
+                }
+                model.save(&self.model_path())?;
+            }
+            None => {
+                repository::remove(&self.installation.paths().root, id)?;
+            }
+        }
         let cache = self.repository_cache(id);
         if cache.exists() {
             std::fs::remove_dir_all(&cache).map_err(crate::engine::io_error(
@@ -167,6 +215,18 @@ impl Moss {
     /// Enable or disable a repository.
     pub fn set_repository_active(&self, id: &str, active: bool) -> Result<(), EngineError> {
         let root = &self.installation.paths().root;
+        if let Some(mut model) = self.system_model()? {
+            let mut repository = model
+                .repositories
+                .iter()
+                .find(|known| known.id == id)
+                .cloned()
+                .ok_or_else(|| ConfigError::NotFound { id: id.to_owned() })?;
+            repository.active = active;
+            model.set_repository(&repository);
+            model.save(&self.model_path())?;
+            return Ok(());
+        }
         if active {
             repository::enable(root, id)?;
         } else {

@@ -3,12 +3,13 @@
 //! Direct mode and `mossd` carry out a [`Change`] with the same [`Moss::perform`], so a change
 //! behaves the same whether the CLI opened the installation itself or asked the daemon.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use crate::{
     engine::{EngineError, Moss},
+    model::SystemModel,
     operations::{Plan, Target},
     state::Pruned,
     transaction::Switch,
@@ -34,6 +35,15 @@ pub enum Change {
         update: bool,
         /// Allow moving to older versions.
         allow_downgrade: bool,
+    },
+    /// Make the system exactly this system model (its text): its repositories are refreshed
+    /// and used, its packages installed, everything else removed; on success it becomes
+    /// `/etc/moss/system-model.kdl`.
+    SyncModel {
+        /// The model's KDL text.
+        model: String,
+        /// What names the model in errors (a file name; never opened).
+        origin: String,
     },
     /// Refresh repository indexes (all active ones, or one).
     Refresh {
@@ -117,7 +127,7 @@ impl Change {
         match self {
             Self::Install { .. } => "Install",
             Self::Remove { .. } => "Remove",
-            Self::Sync { .. } => "Sync",
+            Self::Sync { .. } | Self::SyncModel { .. } => "Sync",
             Self::Refresh { .. } => "Refresh",
             Self::RepoAdd { .. } => "Add repository",
             Self::RepoRemove { .. } => "Remove repository",
@@ -138,7 +148,7 @@ impl Change {
     pub fn has_plan(&self) -> bool {
         matches!(
             self,
-            Self::Install { .. } | Self::Remove { .. } | Self::Sync { .. }
+            Self::Install { .. } | Self::Remove { .. } | Self::Sync { .. } | Self::SyncModel { .. }
         )
     }
 }
@@ -212,13 +222,44 @@ impl Moss {
             Change::Sync {
                 allow_downgrade, ..
             } => Some(self.plan_sync(*allow_downgrade).await?),
+            Change::SyncModel { model, origin } => {
+                let model = SystemModel::parse(Path::new(origin), model)?;
+                // The model's repositories may be new: their indexes are fetched to plan.
+                let _scope = self.model_scope(model.clone());
+                self.refresh(None).await?;
+                Some(self.plan_model_sync(&model).await?)
+            }
             _ => None,
         })
     }
 
     /// Carry out a change.
     pub async fn perform(&self, change: &Change) -> Result<Outcome, EngineError> {
+        if matches!(
+            change,
+            Change::Install { .. }
+                | Change::Remove { .. }
+                | Change::Sync { .. }
+                | Change::RepoAdd { .. }
+                | Change::RepoRemove { .. }
+                | Change::RepoEnable { .. }
+        ) {
+            self.warn_if_modelled()?;
+        }
         match change {
+            Change::SyncModel { model, origin } => {
+                let model = SystemModel::parse(Path::new(origin), model)?;
+                let _scope = self.model_scope(model.clone());
+                self.refresh(None).await?;
+                self.cancellation.check()?;
+                let plan = self.plan_model_sync(&model).await?;
+                if plan.is_empty() {
+                    // Nothing to install or remove: the model is still adopted.
+                    model.save(&self.model_path())?;
+                }
+                self.execute_plan(plan, "Sync", "The system already matches the model")
+                    .await
+            }
             Change::Install { targets } => {
                 let plan = self.plan_install(targets).await?;
                 self.execute_plan(plan, "Install", "Everything requested is already installed")

@@ -79,10 +79,9 @@ impl Moss {
             if archive.exists() {
                 remove_tree(&archive)?;
             }
-            let _ = fs::remove_file(crate::transaction::tree_cache(
-                &self.installation.paths().trees(),
-                *id,
-            ));
+            let trees = self.installation.paths().trees();
+            let _ = fs::remove_file(crate::transaction::tree_cache(&trees, *id));
+            let _ = fs::remove_file(crate::transaction::model_cache(&trees, *id));
         }
         let mut pruned = self.collect_garbage().await?;
         pruned.states = ids.to_vec();

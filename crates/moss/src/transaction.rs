@@ -266,6 +266,24 @@ impl Moss {
             }
         };
 
+        // A new state records the model it is built from; an activated or repaired tree gets
+        // the model its state recorded (a tree built from another state's must not keep that
+        // one's).
+        let recorded_model = if record {
+            Some(self.model_for(&state.selections).await?)
+        } else {
+            fs::read_to_string(model_cache(&paths.trees(), state.id)).ok()
+        };
+        if let Some(text) = &recorded_model {
+            self.record_model(&staging_usr, text)?;
+            if record {
+                let cache = model_cache(&paths.trees(), state.id);
+                crate::repository::write_atomically(&cache, |file| {
+                    std::io::Write::write_all(file, text.as_bytes())
+                })
+                .map_err(io_error("keeping the state's system model", &cache))?;
+            }
+        }
         // Everything in staging must be on disk before `/usr` points at it.
         sync_filesystem(&staging_usr)?;
         tracing::debug!(elapsed = ?started.elapsed(), "staging synced");
@@ -299,6 +317,7 @@ impl Moss {
         tracing::debug!(elapsed = ?started.elapsed(), "switched");
         Journal::remove(&journal_path).map_err(io_error("removing the journal", &journal_path))?;
         update_root_links(&paths.root)?;
+        self.adopt_state_model(recorded_model.as_deref())?;
         self.reporter
             .report(Event::PhaseFinished { phase: Phase::Swap });
         if let Some(pending) = pending {
@@ -351,6 +370,11 @@ impl Moss {
         }
         Ok(best.map(|(_, state)| state))
     }
+}
+
+/// Where the system model a state recorded is kept beside its trees.
+pub(crate) fn model_cache(trees: &Path, state: u64) -> std::path::PathBuf {
+    trees.join("models").join(format!("{state}.kdl"))
 }
 
 /// Where the description of a state's tree is cached.

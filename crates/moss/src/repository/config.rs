@@ -25,7 +25,7 @@ use super::{
     FetchError, Repository, check_reserved_id, check_scheme, validate_id, write_atomically,
 };
 
-mod parse;
+pub(crate) mod parse;
 
 use parse::{parse_file, parse_kdl_document, render_node, yaml_ids};
 

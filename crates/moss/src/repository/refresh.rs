@@ -298,8 +298,17 @@ impl Fetcher {
         &self,
         repositories: &[(Repository, PathBuf)],
     ) -> Vec<Result<RefreshOutcome, FetchError>> {
-        stream::iter(repositories)
-            .map(|(repository, cache_dir)| self.refresh_index(repository, cache_dir))
+        // Owned futures, made up front: a closure over borrowed tuples inside the stream trips
+        // rustc's higher-ranked Send check (rust-lang/rust#102211) where mossd spawns this.
+        let jobs: Vec<_> = repositories
+            .iter()
+            .map(|(repository, cache_dir)| {
+                let (fetcher, repository, cache_dir) =
+                    (self.clone(), repository.clone(), cache_dir.clone());
+                async move { fetcher.refresh_index(&repository, &cache_dir).await }
+            })
+            .collect();
+        stream::iter(jobs)
             .buffered(self.options.concurrency.max(1))
             .collect()
             .await

@@ -147,7 +147,7 @@ impl Fields {
     }
 }
 
-pub(super) fn parse_kdl_document(path: &Path, text: &str) -> Result<KdlDocument, ConfigError> {
+pub(crate) fn parse_kdl_document(path: &Path, text: &str) -> Result<KdlDocument, ConfigError> {
     // KDL v2 (`#true`/`#false`), the syntax upstream writes.
     KdlDocument::parse_v2(text).map_err(|error| {
         let (offset, mut message) = error
@@ -189,109 +189,127 @@ fn parse_kdl(path: &Path, text: &str) -> Result<Vec<(Repository, usize)>, Config
     for node in document.nodes() {
         let id = node.name().value();
         let line = line_of(text, node.span().offset());
-        let error = |line, message: String| ConfigError::Parse {
-            path: path.to_owned(),
-            line,
-            message,
-        };
         if let Some(first) = seen.insert(id.to_owned(), line) {
-            return Err(error(
+            return Err(ConfigError::Parse {
+                path: path.to_owned(),
                 line,
-                format!("repository `{id}` is defined twice in this file (first at line {first})"),
-            ));
+                message: format!(
+                    "repository `{id}` is defined twice in this file (first at line {first})"
+                ),
+            });
         }
-        if !node.entries().is_empty() {
-            return Err(error(
-                line,
-                format!("repository `{id}` takes no arguments, only fields in braces"),
-            ));
-        }
-        let mut fields = Fields::default();
-        let mut given: Vec<&str> = Vec::new();
-        for child in node.iter_children() {
-            let name = child.name().value();
-            let line = line_of(text, child.span().offset());
-            if given.contains(&name) {
-                return Err(error(line, format!("field `{name}` is given twice")));
-            }
-            given.push(name);
-            if name == "keys" {
-                let keys = child
-                    .entries()
-                    .iter()
-                    .map(|entry| {
-                        entry
-                            .value()
-                            .as_string()
-                            .filter(|_| entry.name().is_none())
-                            .map(str::to_owned)
-                    })
-                    .collect::<Option<Vec<_>>>()
-                    .filter(|_| child.children().is_none())
-                    .ok_or_else(|| {
-                        error(line, "field `keys` takes public keys as strings".to_owned())
-                    })?;
-                fields.keys = Some(keys);
-                continue;
-            }
-            let value = match child.entries() {
-                [entry] if entry.name().is_none() && child.children().is_none() => entry.value(),
-                _ => {
-                    return Err(error(
-                        line,
-                        format!("field `{name}` takes exactly one value"),
-                    ));
-                }
-            };
-            let string = || {
-                value
-                    .as_string()
-                    .map(str::to_owned)
-                    .ok_or_else(|| error(line, format!("field `{name}` must be a string")))
-            };
-            match name {
-                "description" => fields.description = Some(string()?),
-                "uri" => fields.uri = Some(string()?),
-                "base-uri" => fields.base_uri = Some(string()?),
-                "channel" => fields.channel = Some(string()?),
-                "version" => fields.version = Some(string()?),
-                "arch" => fields.arch = Some(string()?),
-                "priority" => {
-                    let priority = value
-                        .as_integer()
-                        .and_then(|number| u64::try_from(number).ok())
-                        .ok_or_else(|| {
-                            error(
-                                line,
-                                "field `priority` must be a whole number from 0".to_owned(),
-                            )
-                        })?;
-                    fields.priority = Some(priority);
-                }
-                "active" => {
-                    let active = value.as_bool().ok_or_else(|| {
-                        error(line, "field `active` must be #true or #false".to_owned())
-                    })?;
-                    fields.active = Some(active);
-                }
-                other => {
-                    return Err(error(
-                        line,
-                        format!(
-                            "unknown field `{other}`; the fields are description, uri \
-                             (or base-uri, channel, version and arch), priority, active and \
-                             keys"
-                        ),
-                    ));
-                }
-            }
-        }
-        let repository = fields
-            .into_repository(id)
-            .map_err(|message| error(line, message))?;
-        repositories.push((repository, line));
+        repositories.push((repository_from_node(path, text, node, "active")?, line));
     }
     Ok(repositories)
+}
+
+/// One repository definition node (`id { uri ...; priority ...; }`) of the KDL file at `path`
+/// whose text is `text`. `active_field` names the on/off field: `active` in repository files,
+/// `enabled` in system models (as upstream spells them).
+pub(crate) fn repository_from_node(
+    path: &Path,
+    text: &str,
+    node: &KdlNode,
+    active_field: &str,
+) -> Result<Repository, ConfigError> {
+    let id = node.name().value();
+    let line = line_of(text, node.span().offset());
+    let error = |line, message: String| ConfigError::Parse {
+        path: path.to_owned(),
+        line,
+        message,
+    };
+    if !node.entries().is_empty() {
+        return Err(error(
+            line,
+            format!("repository `{id}` takes no arguments, only fields in braces"),
+        ));
+    }
+    let mut fields = Fields::default();
+    let mut given: Vec<&str> = Vec::new();
+    for child in node.iter_children() {
+        let name = child.name().value();
+        let line = line_of(text, child.span().offset());
+        if given.contains(&name) {
+            return Err(error(line, format!("field `{name}` is given twice")));
+        }
+        given.push(name);
+        if name == "keys" {
+            let keys = child
+                .entries()
+                .iter()
+                .map(|entry| {
+                    entry
+                        .value()
+                        .as_string()
+                        .filter(|_| entry.name().is_none())
+                        .map(str::to_owned)
+                })
+                .collect::<Option<Vec<_>>>()
+                .filter(|_| child.children().is_none())
+                .ok_or_else(|| {
+                    error(line, "field `keys` takes public keys as strings".to_owned())
+                })?;
+            fields.keys = Some(keys);
+            continue;
+        }
+        let value = match child.entries() {
+            [entry] if entry.name().is_none() && child.children().is_none() => entry.value(),
+            _ => {
+                return Err(error(
+                    line,
+                    format!("field `{name}` takes exactly one value"),
+                ));
+            }
+        };
+        let string = || {
+            value
+                .as_string()
+                .map(str::to_owned)
+                .ok_or_else(|| error(line, format!("field `{name}` must be a string")))
+        };
+        match name {
+            "description" => fields.description = Some(string()?),
+            "uri" => fields.uri = Some(string()?),
+            "base-uri" => fields.base_uri = Some(string()?),
+            "channel" => fields.channel = Some(string()?),
+            "version" => fields.version = Some(string()?),
+            "arch" => fields.arch = Some(string()?),
+            "priority" => {
+                let priority = value
+                    .as_integer()
+                    .and_then(|number| u64::try_from(number).ok())
+                    .ok_or_else(|| {
+                        error(
+                            line,
+                            "field `priority` must be a whole number from 0".to_owned(),
+                        )
+                    })?;
+                fields.priority = Some(priority);
+            }
+            active if active == active_field => {
+                let active = value.as_bool().ok_or_else(|| {
+                    error(
+                        line,
+                        format!("field `{active_field}` must be #true or #false"),
+                    )
+                })?;
+                fields.active = Some(active);
+            }
+            other => {
+                return Err(error(
+                    line,
+                    format!(
+                        "unknown field `{other}`; the fields are description, uri (or base-uri, \
+                         channel, version and arch), priority, {active_field} and keys"
+                    ),
+                ));
+            }
+        }
+    }
+    fields
+        .into_repository(id)
+        .map_err(|message| error(line, message))
 }
 
 fn parse_yaml(path: &Path, text: &str) -> Result<Vec<(Repository, usize)>, ConfigError> {
@@ -334,7 +352,7 @@ pub(super) fn yaml_ids(path: &Path) -> Result<Vec<String>, ConfigError> {
 }
 
 /// Line (from 1) of a byte offset.
-fn line_of(text: &str, offset: usize) -> usize {
+pub(crate) fn line_of(text: &str, offset: usize) -> usize {
     let end = offset.min(text.len());
     text.as_bytes()[..end]
         .iter()

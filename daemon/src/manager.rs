@@ -366,7 +366,6 @@ impl Manager {
             .await
     }
 
-    #[allow(clippy::too_many_arguments)]
     /// Make the system exactly a system model, given as text (never a path), with the sync
     /// permission.
     async fn sync_model(
@@ -384,6 +383,7 @@ impl Manager {
             .await
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn repo_add(
         &self,
         #[zbus(header)] header: Header<'_>,

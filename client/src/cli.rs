@@ -64,6 +64,12 @@ pub enum Command {
     /// Early boot: activate the state the kernel command line names with `moss.fstx=ID`
     /// (no-op when it is already active). Run by moss-fstx.service in the initrd.
     Fstx(FstxArguments),
+    /// Print the version.
+    Version {
+        /// Also the target, linkage and database schema.
+        #[arg(short, long)]
+        full: bool,
+    },
     /// Write man pages or print shell completions (for packaging).
     #[command(hide = true, subcommand)]
     Generate(GenerateCommand),
@@ -252,18 +258,27 @@ pub enum StateCommand {
     Activate {
         /// The state id.
         id: u64,
+        /// Run no triggers (the archived tree keeps their output from when it was built).
+        #[arg(long)]
+        skip_triggers: bool,
+        /// Leave the boot entries as they are.
+        #[arg(long)]
+        skip_boot: bool,
     },
     /// Remove old states, keeping the newest ones.
     Prune {
         /// How many states older than the active one to keep.
         #[arg(short, long, default_value_t = 10)]
         keep: usize,
+        /// Also remove the states newer than the active one (left by a rollback).
+        #[arg(long)]
+        include_newer: bool,
     },
-    /// Remove states by id.
+    /// Remove states by id or range (`3`, `5-8`).
     Remove {
-        /// State ids.
-        #[arg(required = true)]
-        ids: Vec<u64>,
+        /// State ids or ranges.
+        #[arg(required = true, value_parser = parse_state_ids)]
+        ids: Vec<StateIds>,
     },
     /// Write the system model a state was built from (default: the active state).
     Export {
@@ -282,6 +297,30 @@ pub enum StateCommand {
         #[arg(long, value_enum, default_value_t)]
         format: Format,
     },
+}
+
+/// The ids of one `state remove` argument: `N` or `A-B` (inclusive).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateIds(pub Vec<u64>);
+
+fn parse_state_ids(text: &str) -> Result<StateIds, String> {
+    let number = |part: &str| {
+        part.trim()
+            .parse::<u64>()
+            .map_err(|_| format!("{text:?} is not a state id or a range A-B of them"))
+    };
+    match text.split_once('-') {
+        None => Ok(StateIds(vec![number(text)?])),
+        Some((first, last)) => {
+            let (first, last) = (number(first)?, number(last)?);
+            if first > last || last - first > 100_000 {
+                return Err(format!(
+                    "the range {text:?} must go from a smaller id to a larger one"
+                ));
+            }
+            Ok(StateIds((first..=last).collect()))
+        }
+    }
 }
 
 /// Just a format.

@@ -1,6 +1,7 @@
 //! `moss`: the command-line client. Argument parsing, dispatch and error rendering only; the work
 //! happens in `mossd` (the default) or, with `-D ROOT`, in the `moss` engine library linked here.
 
+mod aliases;
 mod backend;
 mod boot;
 mod cli;
@@ -24,7 +25,7 @@ use crate::{
 };
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(aliases::expand(std::env::args_os().collect()));
     let result = match &cli.command {
         Command::Inspect(arguments) => inspect::run(arguments),
         Command::Extract(arguments) => extract::run(arguments),
@@ -32,6 +33,7 @@ fn main() -> ExitCode {
         Command::Boot(command) => boot::run(&cli, command),
         Command::Fstx(arguments) => boot::fstx(&cli, arguments),
         Command::Generate(command) => generate(command),
+        Command::Version { full } => version(*full),
         _ if cli.directory.is_some() => run_engine(&cli),
         _ => run_daemon(&cli),
     };
@@ -50,6 +52,27 @@ fn main() -> ExitCode {
             ExitCode::from(exit::code_for(&error))
         }
     }
+}
+
+/// `moss version [--full]`.
+fn version(full: bool) -> anyhow::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "moss {}", env!("CARGO_PKG_VERSION"))?;
+    if full {
+        let linkage = if cfg!(target_feature = "crt-static") {
+            "static"
+        } else {
+            "dynamic"
+        };
+        writeln!(
+            stdout,
+            "target {} {}, {linkage} linking; engine schema {}",
+            std::env::consts::ARCH,
+            std::env::consts::OS,
+            moss::db::schema_version_wanted()
+        )?;
+    }
+    Ok(())
 }
 
 /// Man pages and completions from this very command line.
@@ -129,7 +152,8 @@ async fn dispatch(backend: &Backend<'_>, cli: &Cli) -> anyhow::Result<()> {
         | Command::Index(_)
         | Command::Boot(_)
         | Command::Fstx(_)
-        | Command::Generate(_) => {
+        | Command::Generate(_)
+        | Command::Version { .. } => {
             unreachable!("handled before choosing a backend")
         }
     }

@@ -184,8 +184,24 @@ impl Daemon {
             Change::RepoEnable { name, enable } => {
                 self.manager.repo_enable(name, *enable, options).await
             }
-            Change::StateActivate { id } => self.manager.state_activate(*id, options).await,
-            Change::StatePrune { keep } => self.manager.state_prune(*keep, options).await,
+            Change::StateActivate {
+                id,
+                skip_triggers,
+                skip_boot,
+            } => {
+                let mut options = options;
+                options.insert("skip-triggers", (*skip_triggers).into());
+                options.insert("skip-boot", (*skip_boot).into());
+                self.manager.state_activate(*id, options).await
+            }
+            Change::StatePrune {
+                keep,
+                include_newer,
+            } => {
+                let mut options = options;
+                options.insert("include-newer", (*include_newer).into());
+                self.manager.state_prune(*keep, options).await
+            }
             Change::StateRemove { ids } => self.manager.state_remove(ids, options).await,
             Change::Repair => self.manager.repair(options).await,
             Change::CachePrune => self.manager.cache_prune(options).await,

@@ -49,21 +49,39 @@ pub async fn run(backend: &Backend<'_>, command: &StateCommand, yes: bool) -> an
                 None => Ok(stdout.write_all(text.as_bytes())?),
             };
         }
-        StateCommand::Activate { id } => Change::StateActivate { id: *id },
-        StateCommand::Prune { keep } => {
+        StateCommand::Activate {
+            id,
+            skip_triggers,
+            skip_boot,
+        } => Change::StateActivate {
+            id: *id,
+            skip_triggers: *skip_triggers,
+            skip_boot: *skip_boot,
+        },
+        StateCommand::Prune {
+            keep,
+            include_newer,
+        } => {
             if !confirm(
                 &format!("Remove all but the newest {keep} older states?"),
                 yes,
             )? {
                 return Ok(());
             }
-            Change::StatePrune { keep: *keep as u64 }
+            Change::StatePrune {
+                keep: *keep as u64,
+                include_newer: *include_newer,
+            }
         }
         StateCommand::Remove { ids } => {
-            if !confirm(&format!("Remove states {ids:?}?"), yes)? {
+            let mut ids: Vec<u64> = ids.iter().flat_map(|range| range.0.clone()).collect();
+            ids.sort_unstable();
+            ids.dedup();
+            let listed: Vec<String> = ids.iter().map(u64::to_string).collect();
+            if !confirm(&format!("Remove states {}?", listed.join(", ")), yes)? {
                 return Ok(());
             }
-            Change::StateRemove { ids: ids.clone() }
+            Change::StateRemove { ids }
         }
         StateCommand::Verify { fix, format } => {
             let issues = backend.verify().await?;

@@ -472,7 +472,17 @@ impl Manager {
         id: u64,
         options: Options,
     ) -> Result<OwnedObjectPath, Error> {
-        let change = Change::StateActivate { id };
+        let flag = |name: &str| {
+            options
+                .get(name)
+                .and_then(|value| bool::try_from(value).ok())
+                .unwrap_or(false)
+        };
+        let change = Change::StateActivate {
+            id,
+            skip_triggers: flag("skip-triggers"),
+            skip_boot: flag("skip-boot"),
+        };
         self.change(
             &header,
             connection,
@@ -490,7 +500,14 @@ impl Manager {
         keep: u64,
         options: Options,
     ) -> Result<OwnedObjectPath, Error> {
-        let change = Change::StatePrune { keep };
+        let include_newer = options
+            .get("include-newer")
+            .and_then(|value| bool::try_from(value).ok())
+            .unwrap_or(false);
+        let change = Change::StatePrune {
+            keep,
+            include_newer,
+        };
         self.change(&header, connection, actions::STATE_PRUNE, change, &options)
             .await
     }

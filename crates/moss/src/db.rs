@@ -14,6 +14,11 @@ use sqlx::{
 use stone::{Layout, Package};
 
 /// Migrations, in order; `user_version` holds how many were applied.
+/// The schema version this engine writes (the number of migrations).
+pub fn schema_version_wanted() -> u32 {
+    MIGRATIONS.len() as u32
+}
+
 const MIGRATIONS: &[&str] = &[
     r#"
 CREATE TABLE package (

@@ -82,11 +82,20 @@ pub enum Change {
     StateActivate {
         /// State id.
         id: u64,
+        /// Run no triggers.
+        #[serde(default)]
+        skip_triggers: bool,
+        /// Leave the boot entries alone.
+        #[serde(default)]
+        skip_boot: bool,
     },
     /// Remove states older than the active one, keeping the newest `keep`.
     StatePrune {
         /// How many to keep.
         keep: u64,
+        /// Also remove states newer than the active one (left behind by a rollback).
+        #[serde(default)]
+        include_newer: bool,
     },
     /// Remove given states.
     StateRemove {
@@ -319,8 +328,16 @@ impl Moss {
                     if *enable { "enabled" } else { "disabled" }
                 )))
             }
-            Change::StateActivate { id } => {
-                let switch = self.activate(*id).await?;
+            Change::StateActivate {
+                id,
+                skip_triggers,
+                skip_boot,
+            } => {
+                let options = crate::transaction::ActivateOptions {
+                    skip_triggers: *skip_triggers,
+                    skip_boot: *skip_boot,
+                };
+                let switch = self.activate_with(*id, options).await?;
                 let mut outcome = Outcome::switched(&switch, None);
                 outcome.message = format!(
                     "State {} activated{}",
@@ -332,9 +349,12 @@ impl Moss {
                 );
                 Ok(outcome)
             }
-            Change::StatePrune { keep } => Ok(Outcome::pruned(
+            Change::StatePrune {
+                keep,
+                include_newer,
+            } => Ok(Outcome::pruned(
                 &self
-                    .prune(usize::try_from(*keep).unwrap_or(usize::MAX))
+                    .prune_with(usize::try_from(*keep).unwrap_or(usize::MAX), *include_newer)
                     .await?,
             )),
             Change::StateRemove { ids } => Ok(Outcome::pruned(&self.remove_states(ids).await?)),

@@ -46,7 +46,28 @@ impl Moss {
     /// Remove states older than the active one, keeping the newest `keep` of them, then collect
     /// garbage. The active state is never removed.
     pub async fn prune(&self, keep: usize) -> Result<Pruned, EngineError> {
+        self.prune_with(keep, false).await
+    }
+
+    /// [`Moss::prune`]; with `include_newer` the states newer than the active one (what a
+    /// rollback leaves behind) are removed too, whatever `keep` says.
+    pub async fn prune_with(
+        &self,
+        keep: usize,
+        include_newer: bool,
+    ) -> Result<Pruned, EngineError> {
         let active = self.active_state();
+        let newer: Vec<u64> = match (include_newer, active) {
+            (true, Some(active)) => self
+                .db
+                .states()
+                .await?
+                .into_iter()
+                .map(|state| state.id)
+                .filter(|id| *id > active)
+                .collect(),
+            _ => Vec::new(),
+        };
         let mut candidates: Vec<u64> = self
             .db
             .states()
@@ -57,7 +78,8 @@ impl Moss {
             .collect();
         candidates.sort_unstable();
         let excess = candidates.len().saturating_sub(keep);
-        let remove: Vec<u64> = candidates.into_iter().take(excess).collect();
+        let mut remove: Vec<u64> = candidates.into_iter().take(excess).collect();
+        remove.extend(newer);
         self.remove_states(&remove).await
     }
 

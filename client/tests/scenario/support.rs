@@ -337,7 +337,8 @@ fn walk(dir: &Path, base: &Path, found: &mut BTreeMap<String, fs::Metadata>) {
     }
 }
 
-/// Check that `ROOT/usr` holds exactly `expected` (plus `.stateID`): every path present with
+/// Check that `ROOT/usr` holds exactly `expected` (plus the state's own records, `.stateID` and
+/// `lib/system-model.kdl`): every path present with
 /// its type, regular files with their content (XXH3-128) and layout mode with the write bits
 /// stripped, symlinks with their target; nothing else.
 pub fn check_tree(root: &Path, expected: &BTreeMap<String, Node>) {
@@ -345,6 +346,8 @@ pub fn check_tree(root: &Path, expected: &BTreeMap<String, Node>) {
     let mut found = BTreeMap::new();
     walk(&usr, &usr, &mut found);
     found.remove(".stateID");
+    // The system model the state was built from is the state's record, not package content.
+    found.remove("lib/system-model.kdl");
     let digests = hash_tree(&usr);
     let mut problems = Vec::new();
     for (path, node) in expected {

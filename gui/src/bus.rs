@@ -59,7 +59,7 @@ async fn connection() -> Result<Connection, UserError> {
         .get_or_try_init(Connection::system)
         .await
         .cloned()
-        .map_err(UserError::from)
+        .map_err(|error| UserError::Unreachable(error.to_string()))
 }
 
 async fn manager() -> Result<ManagerProxy<'static>, UserError> {

@@ -51,8 +51,10 @@ def walk(node, depth=0):
 
 
 def showing(node):
+    """GTK 4.8 does not report SHOWING; VISIBLE is what it has. Pages the view stack hides are
+    in the tree as well, so the names the driver looks for are unique in the window."""
     try:
-        return node.getState().contains(pyatspi.STATE_SHOWING)
+        return node.getState().contains(pyatspi.STATE_VISIBLE)
     except Exception:  # noqa: BLE001
         return False
 
@@ -65,10 +67,15 @@ def role(node):
 
 
 def name(node):
+    """The accessible name; GTK 4.8 names a mnemonic button by its label property and its
+    child's text ("_Roll Back Roll Back"): that is read as the text once."""
     try:
-        return node.name or ""
+        text = node.name or ""
     except Exception:  # noqa: BLE001
         return ""
+    plain = text.replace("_", "")
+    half = plain[: len(plain) // 2]
+    return half if plain == f"{half} {half}" else text
 
 
 def find_app():
@@ -124,37 +131,23 @@ def labels(app):
 def page(app, title):
     """Switch pages with the view switcher (its buttons are toggle buttons named by page)."""
     node = wait(
-        lambda: find(app, ("toggle button", "radio button", "push button"), title),
+        lambda: find(app, ("page tab", "toggle button", "radio button"), title),
         f"page switcher {title!r}",
     )
     node.queryAction().doAction(0)
     time.sleep(0.5)
 
 
-def window_extents(app):
-    for node in walk(app):
-        if role(node) == "frame":
-            try:
-                box = node.queryComponent().getExtents(pyatspi.DESKTOP_COORDS)
-                if box.width > 0:
-                    return box
-            except Exception:  # noqa: BLE001
-                pass
-    return None
-
-
 APP = None
 
 
 def shot(file_name):
-    """A screenshot of the window (the whole screen when its extents are unknown)."""
+    """A screenshot of the window: the screen, trimmed of the black root around it (GTK 4 on
+    X11 does not report screen coordinates to AT-SPI)."""
     time.sleep(0.6)  # let animations (revealers, transitions) settle
     path = os.path.join(SHOTS, f"{file_name}.png")
-    command = ["import", "-silent", "-window", "root"]
-    box = window_extents(APP) if APP is not None else None
-    if box is not None:
-        command += ["-crop", f"{box.width}x{box.height}+{max(box.x, 0)}+{max(box.y, 0)}", "+repage"]
-    subprocess.run(command + [path], check=True)
+    command = ["import", "-silent", "-window", "root", "-trim", "+repage", path]
+    subprocess.run(command, check=True)
     say("screenshot", path)
 
 
@@ -180,7 +173,6 @@ def admin():
     dialog_button = wait(
         lambda: find(APP, ("push button",), "Roll Back"), "the confirmation dialog"
     )
-    shot("states-confirm")
     dialog_button.queryAction().doAction(0)
     say("pressed", "Roll Back")
     label(APP, "Rolling back", exact=True)
@@ -190,6 +182,10 @@ def admin():
 
     page(APP, "Packages")
     label(APP, "bash-completion", exact=True)
+    packages = wait(lambda: find(APP, ("list",), "Packages"), "the package list")
+    packages.querySelection().selectChild(0)
+    label(APP, "Programmable completion functions for bash", exact=True)
+    label(APP, "Dependencies", exact=True)
     shot("packages")
     page(APP, "Repositories")
     label(APP, "examples", exact=True)

@@ -9,7 +9,7 @@ use std::{
     sync::OnceLock,
 };
 
-use crate::bus::{TestBus, Who, project_dir, wait_for};
+use crate::bus::{TestBus, Who, project_dir};
 
 /// The `moss-gui` binary, built once per test process.
 pub fn gui_binary() -> &'static PathBuf {
@@ -45,26 +45,28 @@ pub struct Display {
 }
 
 impl Display {
-    /// Start Xvfb on a free display number, 1280×800, open to every local user (`-ac`) so that
-    /// the refused-user test can draw on it too.
+    /// Start Xvfb on a display number it picks itself (`-displayfd` reports it once the server
+    /// accepts connections), 1280×800, with a black root (`-br`, so that screenshots trim to
+    /// the window), without the reset after the last client leaves (clients that come and go,
+    /// like the accessibility bus launcher, would otherwise make the next one fail), open to every local user (`-ac`) so that the refused-user test can draw on
+    /// it too.
     pub fn start() -> Self {
-        let number = (90..200)
-            .find(|number| {
-                !Path::new(&format!("/tmp/.X11-unix/X{number}")).exists()
-                    && !Path::new(&format!("/tmp/.X{number}-lock")).exists()
-            })
-            .expect("a free display number");
-        let name = format!(":{number}");
-        let child = Command::new("Xvfb")
-            .arg(&name)
-            .args(["-screen", "0", "1280x800x24", "-nolisten", "tcp", "-ac"])
-            .stdout(Stdio::null())
+        let mut child = Command::new("Xvfb")
+            .args(["-displayfd", "1", "-screen", "0", "1280x800x24"])
+            .args(["-nolisten", "tcp", "-ac", "-br", "-noreset"])
+            .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .expect("Xvfb (apt-get install xvfb)");
-        let socket = format!("/tmp/.X11-unix/X{number}");
-        wait_for(|| Path::new(&socket).exists(), "the X display");
-        Self { child, name }
+        let mut line = String::new();
+        let stdout = child.stdout.take().expect("Xvfb's stdout");
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line)
+            .expect("Xvfb's display number");
+        let number: u32 = line.trim().parse().expect("a display number from Xvfb");
+        Self {
+            child,
+            name: format!(":{number}"),
+        }
     }
 
     /// Run the driver's `scenario` as `who`: a session bus (`dbus-run-session`), this display,
@@ -111,7 +113,10 @@ impl Display {
 
 impl Drop for Display {
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        // SIGTERM: Xvfb then removes its socket and lock file.
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
         let _ = self.child.wait();
     }
 }

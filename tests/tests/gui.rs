@@ -111,7 +111,6 @@ fn the_window_checks_for_updates_updates_compares_states_and_rolls_back() {
         "overview",
         "overview-updated",
         "states",
-        "states-confirm",
         "packages",
         "repositories",
         "health",

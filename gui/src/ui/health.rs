@@ -12,25 +12,17 @@ use super::{shell::Shell, widgets};
 /// Build the page.
 pub fn build(shell: &Rc<Shell>) -> gtk::Widget {
     let column = widgets::column();
-    let status = adw::StatusPage::builder()
-        .icon_name("emblem-ok-symbolic")
-        .title(gettext("System Health"))
-        .description(gettext(
-            "Check every installed file against the hash recorded when it entered the store.",
-        ))
-        .build();
-    status.add_css_class("compact");
     let verify = widgets::button(&gettext("_Verify"), &["pill", "suggested-action"]);
     let repair = widgets::button(&gettext("_Repair"), &["pill", "destructive-action"]);
     repair.set_visible(false);
-    let buttons = gtk::Box::builder()
-        .spacing(12)
-        .halign(gtk::Align::Center)
-        .build();
-    buttons.append(&verify);
-    buttons.append(&repair);
-    status.set_child(Some(&buttons));
-    column.append(&status);
+    let hero = widgets::Hero::new(
+        "emblem-ok-symbolic",
+        &gettext("System Health"),
+        &gettext("Check every installed file against the hash recorded when it entered the store."),
+        &[&verify, &repair],
+    );
+    column.append(&hero.widget);
+    let (status, icon) = (hero.description, hero.icon);
     let group = adw::PreferencesGroup::builder()
         .title(gettext("Problems"))
         .visible(false)
@@ -40,9 +32,11 @@ pub fn build(shell: &Rc<Shell>) -> gtk::Widget {
     column.append(&group);
 
     let (status_for_verify, repair_for_verify) = (status.clone(), repair.clone());
+    let icon_for_verify = icon.clone();
     verify.connect_clicked(move |button| {
         button.set_sensitive(false);
-        status_for_verify.set_description(Some(&gettext("Verifying…")));
+        status_for_verify.set_text(&gettext("Verifying…"));
+        let icon = icon_for_verify.clone();
         let (button, status, repair, group, list) = (
             button.clone(),
             status_for_verify.clone(),
@@ -56,8 +50,8 @@ pub fn build(shell: &Rc<Shell>) -> gtk::Widget {
             widgets::clear(&list);
             match result {
                 Ok(problems) => {
-                    status.set_description(Some(&health::summary(&problems)));
-                    status.set_icon_name(Some(if problems.is_empty() {
+                    status.set_text(&health::summary(&problems));
+                    icon.set_icon_name(Some(if problems.is_empty() {
                         "emblem-ok-symbolic"
                     } else {
                         "dialog-warning-symbolic"
@@ -69,9 +63,7 @@ pub fn build(shell: &Rc<Shell>) -> gtk::Widget {
                         list.append(&widgets::text_row(&title, &subtitle));
                     }
                 }
-                Err(error) => {
-                    status.set_description(Some(&format!("{}: {}", error.title(), error.detail())))
-                }
+                Err(error) => status.set_text(&format!("{}: {}", error.title(), error.detail())),
             }
         });
     });

@@ -26,23 +26,16 @@ struct Snapshot {
 pub fn build(shell: &Rc<Shell>) -> gtk::Widget {
     let column = widgets::column();
 
-    let status = adw::StatusPage::builder()
-        .icon_name(crate::APP_ID)
-        .title(gettext("System Software"))
-        .description(gettext("Loading…"))
-        .build();
-    status.add_css_class("compact");
     let check = widgets::button(&gettext("Check for _Updates"), &["pill"]);
     let update = widgets::button(&gettext("_Update"), &["pill", "suggested-action"]);
-    let buttons = gtk::Box::builder()
-        .orientation(gtk::Orientation::Horizontal)
-        .spacing(12)
-        .halign(gtk::Align::Center)
-        .build();
-    buttons.append(&check);
-    buttons.append(&update);
-    status.set_child(Some(&buttons));
-    column.append(&status);
+    let hero = widgets::Hero::new(
+        crate::APP_ID,
+        &gettext("System Software"),
+        &gettext("Loading…"),
+        &[&check, &update],
+    );
+    column.append(&hero.widget);
+    let status = hero.description;
 
     let system = adw::PreferencesGroup::builder()
         .title(gettext("System"))
@@ -121,7 +114,7 @@ pub fn build(shell: &Rc<Shell>) -> gtk::Widget {
                         Ok(plan) => {
                             let label = overview::pending_label(Some(plan));
                             pending.set_text(&label);
-                            status.set_description(Some(&label));
+                            status.set_text(&label);
                             let lines = overview::pending_updates(plan);
                             updates_group.set_visible(!lines.is_empty());
                             for line in lines {
@@ -130,13 +123,13 @@ pub fn build(shell: &Rc<Shell>) -> gtk::Widget {
                         }
                         Err(error) => {
                             pending.set_text(&error.title());
-                            status.set_description(Some(&error.detail()));
+                            status.set_text(&error.detail());
                             updates_group.set_visible(false);
                         }
                     }
                 }
                 Err(error) => {
-                    status.set_description(Some(&format!("{}: {}", error.title(), error.detail())));
+                    status.set_text(&format!("{}: {}", error.title(), error.detail()));
                 }
             }
         });

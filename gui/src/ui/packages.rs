@@ -252,7 +252,8 @@ pub fn build(shell: &Rc<Shell>) -> gtk::Widget {
 #[derive(Clone)]
 struct Details {
     widget: gtk::Widget,
-    status: adw::StatusPage,
+    title: gtk::Label,
+    summary: gtk::Label,
     group: adw::PreferencesGroup,
     version: gtk::Label,
     origin: gtk::Label,
@@ -267,12 +268,14 @@ struct Details {
 impl Details {
     fn new(shell: &Rc<Shell>) -> Self {
         let column = widgets::column();
-        let status = adw::StatusPage::builder()
-            .icon_name("package-x-generic-symbolic")
-            .title(gettext("No Package Selected"))
-            .description(gettext("Choose a package to see its details."))
-            .build();
-        status.add_css_class("compact");
+        let action = widgets::button(&gettext("_Install"), &["pill", "suggested-action"]);
+        action.set_visible(false);
+        let hero = widgets::Hero::new(
+            "package-x-generic-symbolic",
+            &gettext("No Package Selected"),
+            &gettext("Choose a package to see its details."),
+            &[&action],
+        );
         let group = adw::PreferencesGroup::new();
         group.set_visible(false);
         let (version_row, version) = widgets::value_row(&gettext("Version"));
@@ -290,16 +293,13 @@ impl Details {
         group.add(&origin_row);
         group.add(&dependencies);
         group.add(&files);
-        let action = widgets::button(&gettext("_Install"), &["pill", "suggested-action"]);
-        action.set_halign(gtk::Align::Center);
-        action.set_visible(false);
-        column.append(&status);
+        column.append(&hero.widget);
         column.append(&description);
-        column.append(&action);
         column.append(&group);
         let details = Self {
             widget: widgets::page(&column).upcast(),
-            status,
+            title: hero.title,
+            summary: hero.description,
             group,
             version,
             origin,
@@ -353,16 +353,14 @@ impl Details {
                         details.show(DetailsView::new(entry));
                     }
                 }
-                Err(error) => details.status.set_description(Some(&error.detail())),
+                Err(error) => details.summary.set_text(&error.detail()),
             }
         });
     }
 
     fn show(&self, view: DetailsView) {
-        self.status.set_title(&view.name);
-        self.status.set_description(Some(&view.summary));
-        self.status
-            .set_icon_name(Some("package-x-generic-symbolic"));
+        self.title.set_text(&view.name);
+        self.summary.set_text(&view.summary);
         self.version.set_text(&view.version);
         self.origin.set_text(&view.origin);
         self.description.set_text(&view.description);

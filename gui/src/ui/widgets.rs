@@ -24,6 +24,9 @@ pub fn boxed_list(name: &str) -> gtk::ListBox {
 /// A button with a text label (its accessible name), optionally styled.
 pub fn button(label: &str, classes: &[&str]) -> gtk::Button {
     let button = gtk::Button::with_mnemonic(label);
+    // GTK 4.8 names a mnemonic button "Check for _Updates Check for Updates" (its label
+    // property and its child's text): name it once, without the underline.
+    accessible::name(&button, &label.replace('_', ""));
     for class in classes {
         button.add_css_class(class);
     }
@@ -48,7 +51,6 @@ pub fn value_row(title: &str) -> (adw::ActionRow, gtk::Label) {
         .css_classes(["dim-label"])
         .selectable(true)
         .build();
-    accessible::name(&value, title);
     row.add_suffix(&value);
     (row, value)
 }
@@ -83,4 +85,62 @@ pub fn page(content: &impl IsA<gtk::Widget>) -> gtk::ScrolledWindow {
 /// A vertical box of groups, spaced as a preferences page.
 pub fn column() -> gtk::Box {
     gtk::Box::new(gtk::Orientation::Vertical, 24)
+}
+
+/// The top of a page: a large icon, a title, a description and a row of buttons, as an
+/// `AdwStatusPage` shows them. (A status page scrolls by itself, and inside a scrolled page it
+/// is squeezed and clips its buttons.)
+#[derive(Debug, Clone)]
+pub struct Hero {
+    /// The widget to add to the page.
+    pub widget: gtk::Box,
+    /// The icon.
+    pub icon: gtk::Image,
+    /// The title.
+    pub title: gtk::Label,
+    /// The description under the title.
+    pub description: gtk::Label,
+}
+
+impl Hero {
+    /// A hero with `icon`, `title`, `description` and `buttons`.
+    pub fn new(icon: &str, title: &str, description: &str, buttons: &[&gtk::Button]) -> Self {
+        let image = gtk::Image::from_icon_name(icon);
+        image.set_pixel_size(96);
+        image.add_css_class("icon-dropshadow");
+        let heading = gtk::Label::builder()
+            .label(title)
+            .css_classes(["title-1"])
+            .wrap(true)
+            .justify(gtk::Justification::Center)
+            .build();
+        let text = gtk::Label::builder()
+            .label(description)
+            .wrap(true)
+            .justify(gtk::Justification::Center)
+            .build();
+        let row = gtk::Box::builder()
+            .spacing(12)
+            .halign(gtk::Align::Center)
+            .margin_top(12)
+            .build();
+        for button in buttons {
+            row.append(*button);
+        }
+        let widget = gtk::Box::builder()
+            .orientation(gtk::Orientation::Vertical)
+            .spacing(12)
+            .margin_top(12)
+            .build();
+        widget.append(&image);
+        widget.append(&heading);
+        widget.append(&text);
+        widget.append(&row);
+        Self {
+            widget,
+            icon: image,
+            title: heading,
+            description: text,
+        }
+    }
 }

@@ -121,7 +121,7 @@ impl From<zbus::Error> for UserError {
                 let name = zbus::DBusError::name(fdo.as_ref()).to_string();
                 Self::from_name(
                     &name,
-                    &zbus::DBusError::description(fdo.as_ref()).unwrap_or_default(),
+                    zbus::DBusError::description(fdo.as_ref()).unwrap_or_default(),
                 )
             }
             zbus::Error::InputOutput(_) | zbus::Error::Address(_) | zbus::Error::Handshake(_) => {

@@ -113,11 +113,9 @@ impl TransactionView {
                 self.phase = field("phase").map(str::to_owned);
                 self.items = (number("done"), number("total"));
             }
-            Some("phase-finished") => {
-                if field("phase") == Some("swap") {
-                    // Past the swap nothing can be undone by a cancel.
-                    self.cancellable = false;
-                }
+            // Past the swap nothing can be undone by a cancel.
+            Some("phase-finished") if field("phase") == Some("swap") => {
+                self.cancellable = false;
             }
             Some("warning") => {
                 if let Some(message) = field("message") {

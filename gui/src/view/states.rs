@@ -26,7 +26,7 @@ pub struct StateRow {
 /// the daemon does not report boot entries.
 pub fn timeline(states: &[State], boot_entries: Option<&BTreeSet<u64>>) -> Vec<StateRow> {
     let mut states: Vec<&State> = states.iter().collect();
-    states.sort_by(|left, right| right.id.cmp(&left.id));
+    states.sort_by_key(|state| std::cmp::Reverse(state.id));
     states
         .into_iter()
         .map(|state| {

@@ -211,6 +211,17 @@ def refused():
     shot("refused")
 
 
+def follow():
+    """A transaction someone else started is running when the window opens: its events are
+    replayed into the activity panel, then followed live to the end."""
+    title = label(APP, "Installing", exact=True, timeout=30)
+    say("followed", name(title))
+    say("headline", " | ".join(text for text in labels(APP) if text and text != "GtkLabel")[:400])
+    shot("follow")
+    done = label(APP, "Done", exact=False, timeout=60)
+    say("followed-outcome", name(done))
+
+
 def main():
     global APP
     os.makedirs(SHOTS, exist_ok=True)
@@ -219,7 +230,7 @@ def main():
     gui = subprocess.Popen([GUI], env=environment, stderr=subprocess.PIPE, text=True)
     try:
         APP = find_app()
-        {"admin": admin, "refused": refused}[SCENARIO]()
+        {"admin": admin, "refused": refused, "follow": follow}[SCENARIO]()
         say("elapsed", f"{time.time() - started:.1f} s")
     finally:
         gui.terminate()

@@ -11,8 +11,8 @@ use std::{
 };
 
 use moss_tests::{
-    bus::{Who, binaries, project_dir},
-    daemon_support::{Setup, moss_ok, snapshot, text},
+    bus::{Who, binaries, project_dir, wait_for},
+    daemon_support::{Setup, call, moss_ok, object_path, property, snapshot, text},
     display::{Display, values},
 };
 
@@ -147,4 +147,35 @@ fn a_refused_update_changes_nothing_and_says_so() {
     assert!(values(&stdout, "refusal-detail")[0].starts_with("You are not allowed"));
     assert_eq!(snapshot(&setup.bus, setup.root.path()), before);
     assert_eq!(state_id(setup.root.path()), "2");
+}
+
+#[test]
+fn a_window_opened_mid_transaction_replays_and_follows_it() {
+    // Every transaction pauses 3 s after building its tree, before the swap.
+    let setup = Setup::new(&[("MOSS_PAUSE_AT", "blitted:3000")]);
+    let bus = &setup.bus;
+    // Someone else (busctl here; the CLI or the timer alike) starts an install.
+    let output = call(
+        bus,
+        Who::Root,
+        "Install",
+        "asaha{sv}",
+        &["1", "italian-pizza", "0", "1", "start", "b", "true"],
+    );
+    let path = object_path(&output);
+    wait_for(
+        || property(bus, &path, "Status").contains("running"),
+        "the transaction to run",
+    );
+    let display = Display::start();
+    let output = display.drive(bus, Who::Root, "follow", &screenshots("follow"));
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(output.status.success(), "driver failed: {}", text(&output));
+    assert_eq!(values(&stdout, "followed"), ["Installing"], "{stdout}");
+    assert!(
+        values(&stdout, "followed-outcome")[0].starts_with("Done"),
+        "{stdout}"
+    );
+    let installed = moss_ok(bus, Who::Root, &["list", "installed"]);
+    assert!(installed.contains("italian-pizza"), "{installed}");
 }

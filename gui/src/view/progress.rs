@@ -34,6 +34,20 @@ fn phase_label(phase: &str) -> String {
     }
 }
 
+/// A phase that ended, while nothing newer has started (a truthful headline between phases).
+fn finished_label(phase: &str) -> String {
+    match phase {
+        "resolve" => gettext("Packages resolved"),
+        "fetch" => gettext("Downloaded"),
+        "unpack" => gettext("Unpacked"),
+        "blit" => gettext("New system tree built"),
+        "triggers" => gettext("Triggers ran"),
+        "swap" => gettext("Switched to the new state"),
+        "boot" => gettext("Boot entries updated"),
+        other => other.to_owned(),
+    }
+}
+
 /// What the window shows of one transaction.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TransactionView {
@@ -47,6 +61,8 @@ pub struct TransactionView {
     pub percentage: u32,
     /// The current phase, in the daemon's spelling.
     pub phase: Option<String>,
+    /// Whether the current phase has finished (and no other started since).
+    pub phase_finished: bool,
     /// Items done and expected in the current phase.
     pub items: (u64, u64),
     /// Bytes downloaded and to download.
@@ -72,6 +88,7 @@ impl TransactionView {
             last_sequence: 0,
             percentage: 0,
             phase: None,
+            phase_finished: false,
             items: (0, 0),
             bytes: (0, 0),
             eta_seconds: None,
@@ -106,16 +123,26 @@ impl TransactionView {
         };
         match field("event") {
             Some("phase-started") => {
-                self.phase = field("phase").map(str::to_owned);
+                self.enter(field("phase"));
                 self.items = (0, number("total"));
             }
             Some("progress") => {
-                self.phase = field("phase").map(str::to_owned);
+                self.enter(field("phase"));
                 self.items = (number("done"), number("total"));
             }
-            // Past the swap nothing can be undone by a cancel.
-            Some("phase-finished") if field("phase") == Some("swap") => {
-                self.cancellable = false;
+            // Downloads and unpacking report per item, sometimes without a phase event.
+            Some("download-started" | "download-progress" | "download-finished") => {
+                self.enter(Some("fetch"));
+            }
+            Some("unpacked") => self.enter(Some("unpack")),
+            Some("phase-finished") => {
+                if field("phase") == self.phase.as_deref() {
+                    self.phase_finished = true;
+                }
+                // Past the swap nothing can be undone by a cancel.
+                if field("phase") == Some("swap") {
+                    self.cancellable = false;
+                }
             }
             Some("warning") => {
                 if let Some(message) = field("message") {
@@ -125,6 +152,13 @@ impl TransactionView {
             _ => {}
         }
         Ok(true)
+    }
+
+    fn enter(&mut self, phase: Option<&str>) {
+        if phase.is_some() {
+            self.phase = phase.map(str::to_owned);
+            self.phase_finished = false;
+        }
     }
 
     /// Apply the `Status` property.
@@ -190,6 +224,7 @@ impl TransactionView {
             Some(Outcome::Failed(error)) => error.title(),
             None if self.queued => gettext("Waiting for another change to finish"),
             None => match &self.phase {
+                Some(phase) if self.phase_finished => finished_label(phase),
                 Some(phase) => phase_label(phase),
                 None => gettext("Starting"),
             },
@@ -276,6 +311,28 @@ mod tests {
         assert_eq!(view.percentage, 40);
         assert_eq!(view.items, (3, 5));
         assert_eq!(view.headline(), "Building the new system tree");
+    }
+
+    #[test]
+    fn between_phases_the_headline_says_what_finished() {
+        let mut view = TransactionView::new("/t/1", "Install");
+        let started = event(
+            1,
+            5,
+            r#"{"event":"phase-started","phase":"resolve","total":0}"#,
+        );
+        let finished = event(2, 10, r#"{"event":"phase-finished","phase":"resolve"}"#);
+        let download = event(
+            3,
+            20,
+            r#"{"event":"download-started","item":"nano","bytes":9}"#,
+        );
+        view.apply(1, &started).unwrap();
+        assert_eq!(view.headline(), "Resolving packages");
+        view.apply(2, &finished).unwrap();
+        assert_eq!(view.headline(), "Packages resolved");
+        view.apply(3, &download).unwrap();
+        assert_eq!(view.headline(), "Downloading");
     }
 
     #[test]

@@ -107,6 +107,22 @@ where
     })
 }
 
+/// Set the background update policy (interactive authorisation, like every change).
+pub fn set_update_policy(policy: &'static str) -> impl Future<Output = Result<(), UserError>> {
+    run(async move {
+        let proxy = manager().await?;
+        proxy
+            .inner()
+            .call_with_flags::<_, _, ()>(
+                "SetUpdatePolicy",
+                MethodFlags::ALLOW_INTERACTIVE_AUTH,
+                &(policy,),
+            )
+            .await?;
+        Ok(())
+    })
+}
+
 /// What a followed transaction reports to the window.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Update {

@@ -1,6 +1,6 @@
 //! Settings: the background update policy.
 
-use std::rc::Rc;
+use std::{cell::Cell, rc::Rc};
 
 use adw::prelude::*;
 use gettextrs::gettext;
@@ -15,8 +15,7 @@ pub fn build(shell: &Rc<Shell>) -> gtk::Widget {
     let group = adw::PreferencesGroup::builder()
         .title(gettext("Background Updates"))
         .description(gettext(
-            "What the daily update timer does. mossd reads this from /etc/moss/mossd.kdl \
-             (update-policy).",
+            "What the daily update timer does. mossd keeps it in /etc/moss/mossd.kdl.",
         ))
         .build();
     let labels: Vec<String> = overview::POLICIES
@@ -28,10 +27,31 @@ pub fn build(shell: &Rc<Shell>) -> gtk::Widget {
         .title(gettext("Update policy"))
         .model(&model)
         .build();
-    // The daemon has no method to change its policy yet: the row shows it, and says where it
-    // is set, rather than offering a change that could not be made.
-    policy.set_sensitive(false);
     group.add(&policy);
+    // Set while the row shows the daemon's value, so that only a person's choice is sent.
+    let showing_daemon_value = Rc::new(Cell::new(true));
+    let shell_for_policy = shell.clone();
+    let guard = showing_daemon_value.clone();
+    policy.connect_selected_notify(move |row| {
+        if guard.get() {
+            return;
+        }
+        let Some(chosen) = overview::POLICIES.get(row.selected() as usize).copied() else {
+            return;
+        };
+        let shell = shell_for_policy.clone();
+        gtk::glib::spawn_future_local(async move {
+            match bus::set_update_policy(chosen).await {
+                Ok(()) => shell.toast(&crate::view::fill(
+                    "Background updates: {}",
+                    &[&overview::policy_label(chosen)],
+                )),
+                Err(error) => shell.report(&gettext("Changing background updates"), &error),
+            }
+            // Show what the daemon has now, whether the change was made or refused.
+            shell.reload();
+        });
+    });
     let (version_row, version) = widgets::value_row(&gettext("mossd version"));
     let (root_row, root) = widgets::value_row(&gettext("Installation root"));
     let about = adw::PreferencesGroup::builder()
@@ -43,6 +63,7 @@ pub fn build(shell: &Rc<Shell>) -> gtk::Widget {
     column.append(&about);
     shell.on_reload(move || {
         let (policy, version, root) = (policy.clone(), version.clone(), root.clone());
+        let guard = showing_daemon_value.clone();
         gtk::glib::spawn_future_local(async move {
             let answer = bus::query(|manager| async move {
                 Ok((
@@ -54,8 +75,10 @@ pub fn build(shell: &Rc<Shell>) -> gtk::Widget {
             .await;
             if let Ok((current, daemon_version, daemon_root)) = answer {
                 if let Some(index) = overview::POLICIES.iter().position(|p| *p == current) {
+                    guard.set(true);
                     policy.set_selected(index as u32);
                 }
+                guard.set(false);
                 version.set_text(&daemon_version);
                 root.set_text(&daemon_root);
             }

@@ -61,6 +61,12 @@ impl Shell {
         self.toasts.add_toast(adw::Toast::new(text));
     }
 
+    /// Show a change that could not be made (refused, unreachable, invalid).
+    pub fn report(&self, title: &str, error: &crate::view::errors::UserError) {
+        self.activity.show_error(title, error);
+        self.toast(&error.title());
+    }
+
     /// Call the change `method` with `body`; a refusal is shown and changes nothing, otherwise
     /// the new transaction is started and followed. `title` names the change for the panel.
     pub fn change<B>(self: &Rc<Self>, title: &str, method: &'static str, body: B)

@@ -83,11 +83,19 @@ impl Page {
     fn reload(&self) {
         let page = self.clone();
         gtk::glib::spawn_future_local(async move {
+            let boot = bus::query(|manager| async move { manager.boot_entries().await }).await;
+            // Rows claim nothing about boot entries where they cannot be managed (no ESP, an
+            // older daemon): `None` rather than "no entry".
+            let boot_states: Option<std::collections::BTreeSet<u64>> = match boot {
+                Ok((entries, reason)) if reason.is_empty() => {
+                    Some(entries.iter().map(|entry| entry.state).collect())
+                }
+                _ => None,
+            };
             match bus::query(|manager| async move { manager.list_states().await }).await {
                 Ok(list) => {
                     page.active.set(states::active_state(&list));
-                    // The daemon has no boot-entry query yet: rows do not claim either way.
-                    page.show_timeline(&states::timeline(&list, None));
+                    page.show_timeline(&states::timeline(&list, boot_states.as_ref()));
                     match page.selected.get() {
                         Some(id) if list.iter().any(|state| state.id == id) => page.select(id),
                         _ => {

@@ -5,8 +5,9 @@ a headless X display; the system bus is the test's private one (DBUS_SYSTEM_BUS_
 
     drive.py SCENARIO GUI_BINARY SCREENSHOT_DIR
 
-Scenarios: `admin` (check for updates, update, compare a state, roll back, visit every page) and
-`refused` (an update polkit refuses). Prints `key: value` lines the Rust test asserts on; exits
+Scenarios: `admin` (check for updates, update, compare a state, roll back, visit every page),
+`refused` (an update polkit refuses), `follow` (a transaction started elsewhere is running when
+the window opens) and `idle` (mossd exits when idle under the open window, and comes back). Prints `key: value` lines the Rust test asserts on; exits
 non-zero with a message when a step fails.
 """
 import os
@@ -222,6 +223,25 @@ def follow():
     say("followed-outcome", name(done))
 
 
+def idle():
+    """mossd exits when idle although the window is open (the window does not poll), and the
+    next change activates it again on the bus."""
+    button(APP, "Check for Updates")
+    say("window", "usable")
+
+    def gone():
+        status = subprocess.run(
+            ["busctl", "--system", "status", "com.serpentos.Moss1"], capture_output=True
+        )
+        return status.returncode != 0
+
+    wait(gone, "mossd to exit when idle", 30)
+    say("idle-exit", "yes")
+    press(APP, "Check for Updates")
+    done = label(APP, "Done", exact=False, timeout=60)
+    say("after-activation", name(done))
+
+
 def main():
     global APP
     os.makedirs(SHOTS, exist_ok=True)
@@ -230,7 +250,7 @@ def main():
     gui = subprocess.Popen([GUI], env=environment, stderr=subprocess.PIPE, text=True)
     try:
         APP = find_app()
-        {"admin": admin, "refused": refused, "follow": follow}[SCENARIO]()
+        {"admin": admin, "refused": refused, "follow": follow, "idle": idle}[SCENARIO]()
         say("elapsed", f"{time.time() - started:.1f} s")
     finally:
         gui.terminate()

@@ -11,7 +11,7 @@ use std::{
 };
 
 use moss_tests::{
-    bus::{Who, binaries, project_dir, wait_for},
+    bus::{TestBus, Who, binaries, example_repository, project_dir, wait_for},
     daemon_support::{Setup, call, moss_ok, object_path, property, snapshot, text},
     display::{Display, values},
 };
@@ -178,4 +178,28 @@ fn a_window_opened_mid_transaction_replays_and_follows_it() {
     );
     let installed = moss_ok(bus, Who::Root, &["list", "installed"]);
     assert!(installed.contains("italian-pizza"), "{installed}");
+}
+
+#[test]
+fn the_window_outlives_an_idle_exit_of_mossd_and_the_bus_activates_it_again() {
+    let root = tempfile::tempdir().unwrap();
+    // mossd is started by the bus from the shipped service file and exits after 2 idle seconds.
+    let bus = TestBus::start_activating(root.path(), 2);
+    let repository = example_repository(bus.directory());
+    let index = format!("file://{}", repository.display());
+    moss_ok(
+        &bus,
+        Who::Root,
+        &["repo", "add", "examples", &index, "--unsigned"],
+    );
+    moss_ok(&bus, Who::Root, &["install", "-y", "bash-completion"]);
+    let display = Display::start();
+    let output = display.drive(&bus, Who::Root, "idle", &screenshots("idle"));
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(output.status.success(), "driver failed: {}", text(&output));
+    assert_eq!(values(&stdout, "idle-exit"), ["yes"], "{stdout}");
+    assert!(
+        values(&stdout, "after-activation")[0].starts_with("Done"),
+        "{stdout}"
+    );
 }

@@ -173,8 +173,14 @@ async fn follow_inner(
         .await?;
     let send = |update| sender.send(update);
     let _ = send(Update::Role(proxy.role().await?)).await;
-    if start {
-        proxy.start().await?;
+    if start && let Err(error) = proxy.start().await {
+        // An identical request joins the unfinished one, which may have been started already:
+        // then it is followed like any other.
+        let joined = matches!(&error, zbus::Error::MethodError(name, _, _)
+            if name.as_str() == "com.serpentos.Moss1.Error.InvalidState");
+        if !joined {
+            return Err(error.into());
+        }
     }
     for (sequence, json) in proxy.events(0).await? {
         let _ = send(Update::Event(sequence, json)).await;

@@ -152,6 +152,22 @@ def shot(file_name):
     say("screenshot", path)
 
 
+def selected_tab(app):
+    for node in walk(app):
+        if role(node) == "page tab" and node.getState().contains(pyatspi.STATE_SELECTED):
+            return name(node)
+    return None
+
+
+def alt(keycode):
+    """Alt+key through XTest (at-spi2-registryd), as a person would type it. Keycodes are those
+    of Xvfb's default keymap: 64 Alt_L, 10 "1", 11 "2"."""
+    registry = pyatspi.Registry
+    registry.generateKeyboardEvent(64, None, pyatspi.KEY_PRESS)
+    registry.generateKeyboardEvent(keycode, None, pyatspi.KEY_PRESSRELEASE)
+    registry.generateKeyboardEvent(64, None, pyatspi.KEY_RELEASE)
+
+
 def admin():
     button(APP, "Check for Updates")
     say("window", "usable")
@@ -199,6 +215,12 @@ def admin():
     page(APP, "Settings")
     label(APP, "Update policy", exact=True)
     shot("settings")
+
+    alt(11)
+    wait(lambda: selected_tab(APP) == "States", "Alt+2 to show States", 10)
+    alt(10)
+    wait(lambda: selected_tab(APP) == "Overview", "Alt+1 to show the Overview", 10)
+    say("keyboard", "Alt+2 States, Alt+1 Overview")
 
 
 def refused():

@@ -7,7 +7,7 @@ a headless X display; the system bus is the test's private one (DBUS_SYSTEM_BUS_
 
 Scenarios: `admin` (check for updates, update, compare a state, roll back, visit every page),
 `refused` (an update polkit refuses), `follow` (a transaction started elsewhere is running when
-the window opens) and `idle` (mossd exits when idle under the open window, and comes back). Prints `key: value` lines the Rust test asserts on; exits
+the window opens), `cancel` (the window cancels it) and `idle` (mossd exits when idle under the open window, and comes back). Prints `key: value` lines the Rust test asserts on; exits
 non-zero with a message when a step fails.
 """
 import os
@@ -245,6 +245,14 @@ def follow():
     say("followed-outcome", name(done))
 
 
+def cancel():
+    """Cancel a running transaction from the window, before its point of no return."""
+    label(APP, "Installing", exact=True, timeout=30)
+    press(APP, "Cancel")
+    outcome = label(APP, "Cancelled", exact=False, timeout=60)
+    say("cancelled", name(outcome))
+
+
 def idle():
     """mossd exits when idle although the window is open (the window does not poll), and the
     next change activates it again on the bus."""
@@ -272,7 +280,8 @@ def main():
     gui = subprocess.Popen([GUI], env=environment, stderr=subprocess.PIPE, text=True)
     try:
         APP = find_app()
-        {"admin": admin, "refused": refused, "follow": follow, "idle": idle}[SCENARIO]()
+        {"admin": admin, "refused": refused, "follow": follow, "idle": idle,
+         "cancel": cancel}[SCENARIO]()
         say("elapsed", f"{time.time() - started:.1f} s")
     finally:
         gui.terminate()

@@ -203,3 +203,34 @@ fn the_window_outlives_an_idle_exit_of_mossd_and_the_bus_activates_it_again() {
         "{stdout}"
     );
 }
+
+#[test]
+fn cancel_in_the_window_stops_a_transaction_before_the_swap_and_changes_nothing() {
+    // Long enough a pause for the window to open and press Cancel before the swap.
+    let setup = Setup::new(&[("MOSS_PAUSE_AT", "blitted:15000")]);
+    let bus = &setup.bus;
+    let before = snapshot(bus, setup.root.path());
+    let output = call(
+        bus,
+        Who::Root,
+        "Install",
+        "asaha{sv}",
+        &["1", "italian-pizza", "0", "1", "start", "b", "true"],
+    );
+    let path = object_path(&output);
+    wait_for(
+        || property(bus, &path, "Status").contains("running"),
+        "the transaction to run",
+    );
+    let display = Display::start();
+    let output = display.drive(bus, Who::Root, "cancel", &screenshots("cancel"));
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(output.status.success(), "driver failed: {}", text(&output));
+    assert_eq!(
+        values(&stdout, "cancelled"),
+        ["Cancelled — nothing was changed"],
+        "{stdout}"
+    );
+    assert!(property(bus, &path, "Status").contains("cancelled"));
+    assert_eq!(snapshot(bus, setup.root.path()), before);
+}

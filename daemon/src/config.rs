@@ -146,9 +146,84 @@ impl Config {
     }
 }
 
+/// The text of a configuration file with `update-policy` set to `policy`: the setting's line is
+/// replaced (or one is appended); other settings and comments stay as they were.
+pub fn with_update_policy(text: &str, policy: UpdatePolicy) -> String {
+    let setting = format!("update-policy \"{}\"", policy.as_str());
+    let mut replaced = false;
+    let mut lines: Vec<String> = text
+        .lines()
+        .map(|line| {
+            let is_setting = line
+                .trim_start()
+                .strip_prefix("update-policy")
+                .is_some_and(|rest| rest.starts_with(char::is_whitespace));
+            if is_setting && !replaced {
+                replaced = true;
+                setting.clone()
+            } else {
+                line.to_owned()
+            }
+        })
+        .collect();
+    if !replaced {
+        lines.push(setting);
+    }
+    lines.join("\n") + "\n"
+}
+
+/// Set `update-policy` in the configuration file at `path` (created when missing), replacing
+/// it atomically, and only with text that parses.
+pub fn write_update_policy(path: &Path, policy: UpdatePolicy) -> Result<(), ConfigError> {
+    let error = |message: String| ConfigError {
+        path: path.display().to_string(),
+        message,
+    };
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(source) if source.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(source) => return Err(error(format!("cannot be read: {source}"))),
+    };
+    let updated = with_update_policy(&text, policy);
+    Config::parse(&updated).map_err(error)?;
+    if let Some(directory) = path.parent() {
+        std::fs::create_dir_all(directory)
+            .map_err(|source| error(format!("cannot create its directory: {source}")))?;
+    }
+    let temporary = path.with_extension("kdl.new");
+    std::fs::write(&temporary, updated)
+        .and_then(|()| std::fs::rename(&temporary, path))
+        .map_err(|source| error(format!("cannot be written: {source}")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn setting_the_policy_keeps_the_rest_of_the_file() {
+        let text = "// mossd\nidle-exit-seconds 30\nupdate-policy \"none\" // was off\n";
+        let updated = with_update_policy(text, UpdatePolicy::Download);
+        assert_eq!(
+            updated,
+            "// mossd\nidle-exit-seconds 30\nupdate-policy \"download\"\n"
+        );
+        assert_eq!(
+            Config::parse(&updated).unwrap().update_policy,
+            UpdatePolicy::Download
+        );
+        assert_eq!(
+            with_update_policy("", UpdatePolicy::Check),
+            "update-policy \"check\"\n"
+        );
+        let directory = tempfile::tempdir().unwrap();
+        let path = directory.path().join("etc/moss/mossd.kdl");
+        write_update_policy(&path, UpdatePolicy::Apply).unwrap();
+        assert_eq!(
+            Config::load(&path, true).unwrap().update_policy,
+            UpdatePolicy::Apply
+        );
+    }
 
     #[test]
     fn parses_settings_and_names_mistakes() {

@@ -22,7 +22,7 @@ use zbus::Connection;
 
 use crate::{
     authority::Caller,
-    config::Config,
+    config::{self, Config, UpdatePolicy},
     history::History,
     incoming::{Incoming, Limits},
     progress::{ForwardingReporter, Meter},
@@ -154,6 +154,10 @@ pub struct Daemon {
     pub recovery: Mutex<Option<String>>,
     /// Updates found by the last background check.
     pub pending_updates: AtomicU32,
+    /// The background update policy in force: the configuration's until `SetUpdatePolicy`.
+    update_policy: Mutex<UpdatePolicy>,
+    /// The configuration file `SetUpdatePolicy` writes.
+    config_path: OnceLock<PathBuf>,
     /// Local stones callers hand in.
     pub incoming: Incoming,
     connection: OnceLock<Connection>,
@@ -179,10 +183,12 @@ impl Daemon {
             moss,
             reporter,
             root,
+            update_policy: Mutex::new(config.update_policy),
             config,
             history,
             recovery: Mutex::new(None),
             pending_updates: AtomicU32::new(0),
+            config_path: OnceLock::new(),
             connection: OnceLock::new(),
             transactions: Mutex::new(BTreeMap::new()),
             next: AtomicU64::new(1),
@@ -191,6 +197,33 @@ impl Daemon {
             last_activity: Mutex::new(Instant::now()),
             shutting_down: AtomicBool::new(false),
         }
+    }
+
+    /// The background update policy in force.
+    pub fn update_policy(&self) -> UpdatePolicy {
+        *self
+            .update_policy
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    /// Remember the configuration file (once, at start-up), for `SetUpdatePolicy`.
+    pub fn set_config_path(&self, path: PathBuf) {
+        let _ = self.config_path.set(path);
+    }
+
+    /// Change the background update policy: written to the configuration file first, so that
+    /// the daemon never runs a policy its file does not say.
+    pub fn set_update_policy(&self, policy: UpdatePolicy) -> Result<(), config::ConfigError> {
+        let mut current = self
+            .update_policy
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        if let Some(path) = self.config_path.get() {
+            config::write_update_policy(path, policy)?;
+        }
+        *current = policy;
+        Ok(())
     }
 
     /// Remember the bus connection (once, after it is built).

@@ -174,6 +174,7 @@ async fn run(
         config,
         history,
     ));
+    daemon.set_config_path(config_path);
     if let Some(report) = recovery_report {
         tracing::warn!("{report}");
         *daemon

@@ -11,11 +11,14 @@ use moss::{
 };
 use moss_proto::{
     Error, actions,
-    wire::{Details, Diff, File, HistoryEntry, Package, PlanWire, Problem, Repository, State},
+    wire::{
+        BootEntry, Details, Diff, File, HistoryEntry, Package, PlanWire, Problem, Repository, State,
+    },
 };
 use zbus::{
     Connection, interface,
     message::Header,
+    object_server::SignalEmitter,
     wire::{OwnedFd, OwnedObjectPath, OwnedVariant},
 };
 
@@ -292,6 +295,42 @@ impl Manager {
             Some(message) => (true, message),
             None => (false, String::new()),
         }
+    }
+
+    /// The boot entries a boot sync manages, and why there are none when boot entries cannot
+    /// be managed on this system (read-only).
+    async fn boot_entries(&self) -> Result<(Vec<BootEntry>, String), Error> {
+        self.daemon.touch();
+        let config = moss::boot::BootConfig::load(&self.daemon.root)
+            .map_err(|error| Error::Failed(error.to_string()))?;
+        let status = self
+            .daemon
+            .moss
+            .boot_status(&config)
+            .await
+            .map_err(query_error)?;
+        let entries = status.entries.into_iter().map(BootEntry::from).collect();
+        Ok((entries, status.error.unwrap_or_default()))
+    }
+
+    /// Set the background update policy; mossd writes it to its configuration file.
+    async fn set_update_policy(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] connection: &Connection,
+        #[zbus(signal_emitter)] emitter: SignalEmitter<'_>,
+        policy: String,
+    ) -> Result<(), Error> {
+        self.daemon.touch();
+        limits::text(&policy, "update policy")?;
+        let policy: crate::config::UpdatePolicy = policy.parse().map_err(Error::InvalidArgument)?;
+        authority::authorize(connection, &header, actions::CONFIGURE).await?;
+        self.daemon
+            .set_update_policy(policy)
+            .map_err(|error| Error::Failed(error.to_string()))?;
+        tracing::info!(policy = policy.as_str(), "update policy set");
+        let _ = self.update_policy_changed(&emitter).await;
+        Ok(())
     }
 
     fn transactions(&self) -> Vec<OwnedObjectPath> {
@@ -631,7 +670,7 @@ impl Manager {
 
     #[zbus(property)]
     fn update_policy(&self) -> String {
-        self.daemon.config.update_policy.as_str().to_owned()
+        self.daemon.update_policy().as_str().to_owned()
     }
 
     #[zbus(property)]

@@ -175,7 +175,7 @@ pub fn describe(error: &EngineError) -> String {
 /// The background update policy: check counts updates, download also stores them, apply also
 /// switches to them.
 async fn automatic_update(daemon: &Daemon) -> Result<Outcome, EngineError> {
-    let policy = daemon.config.update_policy;
+    let policy = daemon.update_policy();
     if policy == UpdatePolicy::None {
         return Ok(Outcome {
             message: "The update policy is `none`: nothing to do".into(),

@@ -50,9 +50,11 @@ pub mod actions {
     pub const BUILD_ROOT: &str = "com.serpentos.moss.build-root";
     /// Cancel a transaction another user started.
     pub const CANCEL_FOREIGN: &str = "com.serpentos.moss.cancel-foreign";
+    /// Change the daemon's settings (the background update policy).
+    pub const CONFIGURE: &str = "com.serpentos.moss.configure";
 
     /// Every action, for the policy file's tests.
-    pub const ALL: [&str; 10] = [
+    pub const ALL: [&str; 11] = [
         INSTALL,
         REMOVE,
         SYNC,
@@ -63,6 +65,7 @@ pub mod actions {
         BOOT_CONFIGURE,
         BUILD_ROOT,
         CANCEL_FOREIGN,
+        CONFIGURE,
     ];
 }
 

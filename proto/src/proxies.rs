@@ -8,7 +8,7 @@ use zbus::{
 };
 
 use crate::wire::{
-    Details, Diff, File, HistoryEntry, Package, PlanWire, Problem, Repository, State,
+    BootEntry, Details, Diff, File, HistoryEntry, Package, PlanWire, Problem, Repository, State,
 };
 
 /// Options of a change (`a{sv}`); unknown keys are ignored by the daemon.
@@ -51,6 +51,13 @@ pub trait Manager {
     fn recovery(&self) -> zbus::Result<(bool, String)>;
     /// Transactions waiting, queued or running.
     fn transactions(&self) -> zbus::Result<Vec<OwnedObjectPath>>;
+    /// The boot entries a boot sync manages (one per kept state with a kernel), and why there
+    /// are none when boot entries cannot be managed here (empty otherwise).
+    fn boot_entries(&self) -> zbus::Result<(Vec<BootEntry>, String)>;
+    /// Set the background update policy (`none`, `check`, `download`, `apply`); mossd writes
+    /// it to its configuration file. Needs `com.serpentos.moss.configure`.
+    #[zbus(allow_interactive_auth)]
+    fn set_update_policy(&self, policy: &str) -> zbus::Result<()>;
 
     /// Install packages (names, providers) and local stones passed as file descriptors.
     fn install(

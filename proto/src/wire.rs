@@ -340,6 +340,33 @@ pub struct HistoryEntry {
     pub state: u64,
 }
 
+/// A boot entry: `(file, state, kernel, default, installed)`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Type)]
+pub struct BootEntry {
+    /// File name in `loader/entries`.
+    pub file: String,
+    /// The state it boots.
+    pub state: u64,
+    /// The kernel version.
+    pub kernel: String,
+    /// Whether it is the default entry.
+    pub default: bool,
+    /// Whether the boot partition holds it as planned (false: a boot sync would write it).
+    pub installed: bool,
+}
+
+impl From<moss::boot::EntryStatus> for BootEntry {
+    fn from(entry: moss::boot::EntryStatus) -> Self {
+        Self {
+            file: entry.file,
+            state: entry.state,
+            kernel: entry.kernel,
+            default: entry.default,
+            installed: entry.installed,
+        }
+    }
+}
+
 /// A problem `Verify` found: `(state, path, problem)`; state 0 means the store.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Type)]
 pub struct Problem {

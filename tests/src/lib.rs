@@ -2,6 +2,7 @@
 
 pub mod bus;
 pub mod daemon_support;
+pub mod display;
 
 use std::path::PathBuf;
 

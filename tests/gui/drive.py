@@ -1,0 +1,297 @@
+#!/usr/bin/python3
+"""Drive moss-gui through AT-SPI, as a person with a screen reader would: find controls by their
+accessible names, press them, read labels. Run inside its own session bus (dbus-run-session) on
+a headless X display; the system bus is the test's private one (DBUS_SYSTEM_BUS_ADDRESS).
+
+    drive.py SCENARIO GUI_BINARY SCREENSHOT_DIR
+
+Scenarios: `admin` (check for updates, update, compare a state, roll back, visit every page),
+`refused` (an update polkit refuses), `follow` (a transaction started elsewhere is running when
+the window opens), `cancel` (the window cancels it) and `idle` (mossd exits when idle under the open window, and comes back). Prints `key: value` lines the Rust test asserts on; exits
+non-zero with a message when a step fails.
+"""
+import os
+import subprocess
+import sys
+import time
+
+import pyatspi
+
+SCENARIO, GUI, SHOTS = sys.argv[1], sys.argv[2], sys.argv[3]
+TIMEOUT = 60
+
+
+def say(key, value):
+    print(f"{key}: {value}", flush=True)
+
+
+def fail(message):
+    say("error", message)
+    try:
+        shot("failure")
+    except Exception:  # noqa: BLE001 - the screenshot is only a help
+        pass
+    sys.exit(1)
+
+
+def walk(node, depth=0):
+    """Every accessible below node (breadth-first is not needed: the tree is small)."""
+    if node is None or depth > 60:
+        return
+    yield node
+    try:
+        count = node.childCount
+    except Exception:  # noqa: BLE001 - nodes vanish while the window changes
+        return
+    for index in range(count):
+        try:
+            child = node.getChildAtIndex(index)
+        except Exception:  # noqa: BLE001
+            continue
+        yield from walk(child, depth + 1)
+
+
+def showing(node):
+    """GTK 4.8 does not report SHOWING; VISIBLE is what it has. Pages the view stack hides are
+    in the tree as well, so the names the driver looks for are unique in the window."""
+    try:
+        return node.getState().contains(pyatspi.STATE_VISIBLE)
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def role(node):
+    try:
+        return node.getRoleName()
+    except Exception:  # noqa: BLE001
+        return ""
+
+
+def name(node):
+    """The accessible name; GTK 4.8 names a mnemonic button by its label property and its
+    child's text ("_Roll Back Roll Back"): that is read as the text once."""
+    try:
+        text = node.name or ""
+    except Exception:  # noqa: BLE001
+        return ""
+    plain = text.replace("_", "")
+    half = plain[: len(plain) // 2]
+    return half if plain == f"{half} {half}" else text
+
+
+def find_app():
+    deadline = time.time() + TIMEOUT
+    while time.time() < deadline:
+        desktop = pyatspi.Registry.getDesktop(0)
+        for index in range(desktop.childCount):
+            app = desktop.getChildAtIndex(index)
+            if app is not None and name(app) == "moss-gui":
+                return app
+        time.sleep(0.1)
+    fail("moss-gui did not appear on the accessibility bus")
+
+
+def wait(predicate, what, timeout=TIMEOUT):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        found = predicate()
+        if found:
+            return found
+        time.sleep(0.1)
+    fail(f"timed out waiting for {what}")
+
+
+def find(app, roles, text, exact=True):
+    """A showing node of one of `roles` whose name is (or contains) text."""
+    for node in walk(app):
+        if role(node) in roles and showing(node):
+            label = name(node)
+            if (label == text) if exact else (text in label):
+                return node
+    return None
+
+
+def button(app, text):
+    return wait(lambda: find(app, ("push button", "toggle button"), text), f"button {text!r}")
+
+
+def press(app, text):
+    node = button(app, text)
+    node.queryAction().doAction(0)
+    say("pressed", text)
+
+
+def label(app, text, exact=False, timeout=TIMEOUT):
+    return wait(lambda: find(app, ("label",), text, exact), f"label {text!r}", timeout)
+
+
+def labels(app):
+    return [name(node) for node in walk(app) if role(node) == "label" and showing(node)]
+
+
+def page(app, title):
+    """Switch pages with the view switcher (its buttons are toggle buttons named by page)."""
+    node = wait(
+        lambda: find(app, ("page tab", "toggle button", "radio button"), title),
+        f"page switcher {title!r}",
+    )
+    node.queryAction().doAction(0)
+    time.sleep(0.5)
+
+
+APP = None
+
+
+def shot(file_name):
+    """A screenshot of the window: the screen, trimmed of the black root around it (GTK 4 on
+    X11 does not report screen coordinates to AT-SPI)."""
+    time.sleep(0.6)  # let animations (revealers, transitions) settle
+    path = os.path.join(SHOTS, f"{file_name}.png")
+    command = ["import", "-silent", "-window", "root", "-trim", "+repage", path]
+    subprocess.run(command, check=True)
+    say("screenshot", path)
+
+
+def selected_tab(app):
+    for node in walk(app):
+        if role(node) == "page tab" and node.getState().contains(pyatspi.STATE_SELECTED):
+            return name(node)
+    return None
+
+
+def alt(keycode):
+    """Alt+key through XTest (at-spi2-registryd), as a person would type it. Keycodes are those
+    of Xvfb's default keymap: 64 Alt_L, 10 "1", 11 "2"."""
+    registry = pyatspi.Registry
+    registry.generateKeyboardEvent(64, None, pyatspi.KEY_PRESS)
+    registry.generateKeyboardEvent(keycode, None, pyatspi.KEY_PRESSRELEASE)
+    registry.generateKeyboardEvent(64, None, pyatspi.KEY_RELEASE)
+
+
+def admin():
+    button(APP, "Check for Updates")
+    say("window", "usable")
+    press(APP, "Check for Updates")
+    label(APP, "1 update available")
+    label(APP, "tool 1-1 → 1-2")
+    shot("overview")
+    press(APP, "Update")
+    done = label(APP, "Done", exact=False, timeout=120)
+    say("update", name(done))
+    label(APP, "Up to date")
+    shot("overview-updated")
+
+    page(APP, "States")
+    press(APP, "Show state 2")
+    label(APP, "tool 1-2 → 1-1")
+    say("diff", " | ".join(text for text in labels(APP) if "→" in text or "downgraded" in text))
+    shot("states")
+    press(APP, "Roll Back to This State")
+    dialog_button = wait(
+        lambda: find(APP, ("push button",), "Roll Back"), "the confirmation dialog"
+    )
+    dialog_button.queryAction().doAction(0)
+    say("pressed", "Roll Back")
+    label(APP, "Rolling back", exact=True)
+    wait(lambda: any(text.startswith("Done") for text in labels(APP)), "the rollback to finish", 120)
+    say("rollback", "done")
+    time.sleep(1)
+
+    page(APP, "Packages")
+    label(APP, "bash-completion", exact=True)
+    packages = wait(lambda: find(APP, ("list",), "Packages"), "the package list")
+    packages.querySelection().selectChild(0)
+    label(APP, "Programmable completion functions for bash", exact=True)
+    label(APP, "Dependencies", exact=True)
+    shot("packages")
+    page(APP, "Repositories")
+    label(APP, "examples", exact=True)
+    shot("repositories")
+    page(APP, "Health")
+    press(APP, "Verify")
+    problems = label(APP, "No problems found", timeout=120)
+    say("verify", name(problems))
+    shot("health")
+    page(APP, "Settings")
+    label(APP, "Update policy", exact=True)
+    shot("settings")
+
+    alt(11)
+    wait(lambda: selected_tab(APP) == "States", "Alt+2 to show States", 10)
+    alt(10)
+    wait(lambda: selected_tab(APP) == "Overview", "Alt+1 to show the Overview", 10)
+    say("keyboard", "Alt+2 States, Alt+1 Overview")
+
+
+def refused():
+    button(APP, "Update")
+    say("window", "usable")
+    press(APP, "Update")
+    refusal = label(APP, "Not allowed", timeout=60)
+    say("refusal", name(refusal))
+    detail = label(APP, "You are not allowed", timeout=10)
+    say("refusal-detail", name(detail))
+    shot("refused")
+
+
+def follow():
+    """A transaction someone else started is running when the window opens: its events are
+    replayed into the activity panel, then followed live to the end."""
+    title = label(APP, "Installing", exact=True, timeout=30)
+    say("followed", name(title))
+    say("headline", " | ".join(text for text in labels(APP) if text and text != "GtkLabel")[:400])
+    shot("follow")
+    done = label(APP, "Done", exact=False, timeout=60)
+    say("followed-outcome", name(done))
+
+
+def cancel():
+    """Cancel a running transaction from the window, before its point of no return."""
+    label(APP, "Installing", exact=True, timeout=30)
+    press(APP, "Cancel")
+    outcome = label(APP, "Cancelled", exact=False, timeout=60)
+    say("cancelled", name(outcome))
+
+
+def idle():
+    """mossd exits when idle although the window is open (the window does not poll), and the
+    next change activates it again on the bus."""
+    button(APP, "Check for Updates")
+    say("window", "usable")
+
+    def gone():
+        status = subprocess.run(
+            ["busctl", "--system", "status", "com.serpentos.Moss1"], capture_output=True
+        )
+        return status.returncode != 0
+
+    wait(gone, "mossd to exit when idle", 30)
+    say("idle-exit", "yes")
+    press(APP, "Check for Updates")
+    done = label(APP, "Done", exact=False, timeout=60)
+    say("after-activation", name(done))
+
+
+def main():
+    global APP
+    os.makedirs(SHOTS, exist_ok=True)
+    environment = dict(os.environ, MOSS_GUI_REPORT_STARTUP="1")
+    started = time.time()
+    gui = subprocess.Popen([GUI], env=environment, stderr=subprocess.PIPE, text=True)
+    try:
+        APP = find_app()
+        {"admin": admin, "refused": refused, "follow": follow, "idle": idle,
+         "cancel": cancel}[SCENARIO]()
+        say("elapsed", f"{time.time() - started:.1f} s")
+    finally:
+        gui.terminate()
+        try:
+            _, errors = gui.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            gui.kill()
+            _, errors = gui.communicate()
+        for line in errors.splitlines():
+            say("gui-stderr", line)
+
+
+main()

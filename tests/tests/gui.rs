@@ -1,0 +1,236 @@
+//! The desktop front-end end to end: `moss-gui` on a headless X display, driven through AT-SPI
+//! (`tests/gui/drive.py`, python3-pyatspi) against the real mossd and the real polkitd on a
+//! private system bus, with its own session bus and accessibility bus.
+//!
+//! Screenshots go to `$MOSS_GUI_SCREENSHOTS` (the README's come from
+//! `MOSS_GUI_SCREENSHOTS=docs/screenshots`), or to `target/gui-screenshots`.
+
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+use moss_tests::{
+    bus::{TestBus, Who, binaries, example_repository, project_dir, wait_for},
+    daemon_support::{Setup, call, moss_ok, object_path, property, snapshot, text},
+    display::{Display, values},
+};
+
+fn screenshots(scenario: &str) -> PathBuf {
+    match std::env::var_os("MOSS_GUI_SCREENSHOTS") {
+        Some(directory) => project_dir().join(directory),
+        None => project_dir().join("target/gui-screenshots").join(scenario),
+    }
+}
+
+/// Pack `tool` at `release` into `repository` (replacing other releases) and re-index it.
+fn publish_tool(repository: &Path, release: u32) {
+    let tree = tempfile::tempdir().unwrap();
+    let share = tree.path().join("usr/share/tool");
+    std::fs::create_dir_all(&share).unwrap();
+    std::fs::write(share.join("release"), format!("{release}\n")).unwrap();
+    let status = Command::new("python3")
+        .arg(moss_tests::shared_dir().join("bench/stonepack.py"))
+        .arg("--tree")
+        .arg(tree.path())
+        .args(["--name", "tool", "--version", "1", "--release"])
+        .arg(release.to_string())
+        .args(["--summary", "A tool that gets updated", "--out"])
+        .arg(repository.join(format!("tool-1-{release}-1-x86_64.stone")))
+        .status()
+        .unwrap();
+    assert!(status.success(), "stonepack.py failed");
+    for entry in std::fs::read_dir(repository).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if name.starts_with("tool-") && !name.contains(&format!("-{release}-1-")) {
+            std::fs::remove_file(path).unwrap();
+        }
+    }
+    let status = Command::new(&binaries().1)
+        .arg("index")
+        .arg(repository)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// States 1 (bash-completion) and 2 (tool release 1), and release 2 published but not yet
+/// seen: an update waits for "Check for Updates".
+fn setup_with_an_update() -> Setup {
+    let setup = Setup::new(&[]);
+    let repository = setup.bus.directory().join("repo");
+    publish_tool(&repository, 1);
+    moss_ok(&setup.bus, Who::Root, &["repo", "update"]);
+    moss_ok(&setup.bus, Who::Root, &["install", "-y", "tool"]);
+    publish_tool(&repository, 2);
+    setup
+}
+
+fn state_id(root: &Path) -> String {
+    std::fs::read_to_string(root.join("usr/.stateID"))
+        .unwrap_or_default()
+        .trim()
+        .to_owned()
+}
+
+#[test]
+fn the_window_checks_for_updates_updates_compares_states_and_rolls_back() {
+    let setup = setup_with_an_update();
+    assert_eq!(state_id(setup.root.path()), "2");
+    let display = Display::start();
+    let output = display.drive(&setup.bus, Who::Root, "admin", &screenshots("admin"));
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(output.status.success(), "driver failed: {}", text(&output));
+    // The update made state 3 with release 2 ...
+    assert!(values(&stdout, "update")[0].starts_with("Done"), "{stdout}");
+    let states = moss_ok(&setup.bus, Who::Root, &["state", "list"]);
+    assert!(states.contains('3'), "{states}");
+    // ... the window showed state 2's diff against it ...
+    assert!(
+        values(&stdout, "diff")[0].contains("tool 1-2 → 1-1"),
+        "{stdout}"
+    );
+    // ... and the rollback switched the root back to state 2 and release 1.
+    assert_eq!(values(&stdout, "rollback"), ["done"], "{stdout}");
+    assert_eq!(state_id(setup.root.path()), "2");
+    let release = std::fs::read_to_string(setup.root.path().join("usr/share/tool/release"));
+    assert_eq!(release.unwrap().trim(), "1");
+    assert!(
+        values(&stdout, "verify")[0].starts_with("No problems found"),
+        "{stdout}"
+    );
+    let startup = values(&stdout, "gui-stderr")
+        .into_iter()
+        .find(|line| line.contains("first frame after"))
+        .map(str::to_owned);
+    assert!(startup.is_some(), "no start-up report: {stdout}");
+    #[expect(
+        clippy::print_stdout,
+        reason = "the start-up time goes to the test log"
+    )]
+    {
+        println!("{}", startup.unwrap_or_default());
+    }
+    for view in [
+        "overview",
+        "overview-updated",
+        "states",
+        "packages",
+        "repositories",
+        "health",
+        "settings",
+    ] {
+        let file = screenshots("admin").join(format!("{view}.png"));
+        assert!(
+            std::fs::metadata(&file).is_ok_and(|meta| meta.len() > 10_000),
+            "{} missing or empty",
+            file.display()
+        );
+    }
+}
+
+#[test]
+fn a_refused_update_changes_nothing_and_says_so() {
+    let setup = setup_with_an_update();
+    let before = snapshot(&setup.bus, setup.root.path());
+    let display = Display::start();
+    let output = display.drive(&setup.bus, Who::Nobody, "refused", &screenshots("refused"));
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(output.status.success(), "driver failed: {}", text(&output));
+    assert_eq!(
+        values(&stdout, "refusal"),
+        ["Not allowed — nothing was changed"],
+        "{stdout}"
+    );
+    assert!(values(&stdout, "refusal-detail")[0].starts_with("You are not allowed"));
+    assert_eq!(snapshot(&setup.bus, setup.root.path()), before);
+    assert_eq!(state_id(setup.root.path()), "2");
+}
+
+#[test]
+fn a_window_opened_mid_transaction_replays_and_follows_it() {
+    // Every transaction pauses 3 s after building its tree, before the swap.
+    let setup = Setup::new(&[("MOSS_PAUSE_AT", "blitted:3000")]);
+    let bus = &setup.bus;
+    // Someone else (busctl here; the CLI or the timer alike) starts an install.
+    let output = call(
+        bus,
+        Who::Root,
+        "Install",
+        "asaha{sv}",
+        &["1", "italian-pizza", "0", "1", "start", "b", "true"],
+    );
+    let path = object_path(&output);
+    wait_for(
+        || property(bus, &path, "Status").contains("running"),
+        "the transaction to run",
+    );
+    let display = Display::start();
+    let output = display.drive(bus, Who::Root, "follow", &screenshots("follow"));
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(output.status.success(), "driver failed: {}", text(&output));
+    assert_eq!(values(&stdout, "followed"), ["Installing"], "{stdout}");
+    assert!(
+        values(&stdout, "followed-outcome")[0].starts_with("Done"),
+        "{stdout}"
+    );
+    let installed = moss_ok(bus, Who::Root, &["list", "installed"]);
+    assert!(installed.contains("italian-pizza"), "{installed}");
+}
+
+#[test]
+fn the_window_outlives_an_idle_exit_of_mossd_and_the_bus_activates_it_again() {
+    let root = tempfile::tempdir().unwrap();
+    // mossd is started by the bus from the shipped service file and exits after 2 idle seconds.
+    let bus = TestBus::start_activating(root.path(), 2);
+    let repository = example_repository(bus.directory());
+    let index = format!("file://{}", repository.display());
+    moss_ok(
+        &bus,
+        Who::Root,
+        &["repo", "add", "examples", &index, "--unsigned"],
+    );
+    moss_ok(&bus, Who::Root, &["install", "-y", "bash-completion"]);
+    let display = Display::start();
+    let output = display.drive(&bus, Who::Root, "idle", &screenshots("idle"));
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(output.status.success(), "driver failed: {}", text(&output));
+    assert_eq!(values(&stdout, "idle-exit"), ["yes"], "{stdout}");
+    assert!(
+        values(&stdout, "after-activation")[0].starts_with("Done"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn cancel_in_the_window_stops_a_transaction_before_the_swap_and_changes_nothing() {
+    // Long enough a pause for the window to open and press Cancel before the swap.
+    let setup = Setup::new(&[("MOSS_PAUSE_AT", "blitted:15000")]);
+    let bus = &setup.bus;
+    let before = snapshot(bus, setup.root.path());
+    let output = call(
+        bus,
+        Who::Root,
+        "Install",
+        "asaha{sv}",
+        &["1", "italian-pizza", "0", "1", "start", "b", "true"],
+    );
+    let path = object_path(&output);
+    wait_for(
+        || property(bus, &path, "Status").contains("running"),
+        "the transaction to run",
+    );
+    let display = Display::start();
+    let output = display.drive(bus, Who::Root, "cancel", &screenshots("cancel"));
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(output.status.success(), "driver failed: {}", text(&output));
+    assert_eq!(
+        values(&stdout, "cancelled"),
+        ["Cancelled — nothing was changed"],
+        "{stdout}"
+    );
+    assert!(property(bus, &path, "Status").contains("cancelled"));
+    assert_eq!(snapshot(bus, setup.root.path()), before);
+}

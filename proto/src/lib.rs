@@ -7,9 +7,12 @@
 
 pub mod wire;
 
+#[cfg(feature = "engine")]
+mod convert;
+
 mod proxies;
 
-pub use moss::ErrorKind;
+pub use moss_types::ErrorKind;
 pub use proxies::{ManagerProxy, TransactionProxy};
 
 /// Well-known bus name of the daemon.

@@ -1,13 +1,10 @@
 //! Wire types: what the daemon's methods return, as D-Bus structs that `busctl` and `gdbus` show
-//! field by field, with conversions to and from the engine's types.
+//! field by field. Conversions to and from the engine's types are in `convert` (feature
+//! `engine`), so that a client may use these types without linking the engine.
 //!
 //! D-Bus has no optional values, so absent fields travel as empty strings or `false`.
 
-use moss::{
-    events::Event,
-    operations::{Plan, Planned},
-    queries::{FileHit, PackageDetails, PackageSummary, StateDiff, StateSummary},
-};
+use moss_types::events::Event;
 use serde::{Deserialize, Serialize};
 use zbus::wire::Type;
 
@@ -33,37 +30,6 @@ pub struct Package {
     pub repository: String,
 }
 
-impl From<PackageSummary> for Package {
-    fn from(package: PackageSummary) -> Self {
-        Self {
-            id: package.id,
-            name: package.name,
-            version: package.version,
-            release: package.release,
-            build_release: package.build_release,
-            summary: package.summary,
-            explicit: package.explicit.unwrap_or(false),
-            repository: package.repository.unwrap_or_default(),
-        }
-    }
-}
-
-impl From<Package> for PackageSummary {
-    fn from(package: Package) -> Self {
-        let installed = package.repository.is_empty();
-        Self {
-            id: package.id,
-            name: package.name,
-            version: package.version,
-            release: package.release,
-            build_release: package.build_release,
-            summary: package.summary,
-            explicit: installed.then_some(package.explicit),
-            repository: (!installed).then_some(package.repository),
-        }
-    }
-}
-
 /// Details of one package. The metadata travels as the JSON of the engine's package record so
 /// that fields added to the format reach clients without a new interface version.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Type)]
@@ -82,35 +48,6 @@ pub struct Details {
     pub files: Vec<String>,
 }
 
-impl From<PackageDetails> for Details {
-    fn from(details: PackageDetails) -> Self {
-        Self {
-            status: details.status,
-            id: details.id,
-            explicit: details.explicit.unwrap_or(false),
-            repository: details.repository.unwrap_or_default(),
-            package_json: serde_json::to_string(&details.package).unwrap_or_default(),
-            files: details.files,
-        }
-    }
-}
-
-impl TryFrom<Details> for PackageDetails {
-    type Error = serde_json::Error;
-
-    fn try_from(details: Details) -> Result<Self, Self::Error> {
-        let installed = details.status == "installed";
-        Ok(Self {
-            package: serde_json::from_str(&details.package_json)?,
-            status: details.status,
-            id: details.id,
-            explicit: installed.then_some(details.explicit),
-            repository: (!installed).then_some(details.repository),
-            files: details.files,
-        })
-    }
-}
-
 /// A file of an installed package: `(path, package)`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Type)]
 pub struct File {
@@ -118,24 +55,6 @@ pub struct File {
     pub path: String,
     /// Owning package name.
     pub package: String,
-}
-
-impl From<FileHit> for File {
-    fn from(hit: FileHit) -> Self {
-        Self {
-            path: hit.path,
-            package: hit.package,
-        }
-    }
-}
-
-impl From<File> for FileHit {
-    fn from(file: File) -> Self {
-        Self {
-            path: file.path,
-            package: file.package,
-        }
-    }
 }
 
 /// A state: `(id, created, summary, description, packages, active)`.
@@ -155,32 +74,6 @@ pub struct State {
     pub active: bool,
 }
 
-impl From<StateSummary> for State {
-    fn from(state: StateSummary) -> Self {
-        Self {
-            id: state.id,
-            created: state.created,
-            summary: state.summary,
-            description: state.description.unwrap_or_default(),
-            packages: state.packages as u64,
-            active: state.active,
-        }
-    }
-}
-
-impl From<State> for StateSummary {
-    fn from(state: State) -> Self {
-        Self {
-            id: state.id,
-            created: state.created,
-            summary: state.summary,
-            description: (!state.description.is_empty()).then_some(state.description),
-            packages: usize::try_from(state.packages).unwrap_or(usize::MAX),
-            active: state.active,
-        }
-    }
-}
-
 /// What differs between two states: `(added, removed, changed (name, old, new))`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, Type)]
 pub struct Diff {
@@ -190,16 +83,6 @@ pub struct Diff {
     pub removed: Vec<String>,
     /// `(name, old, new)`.
     pub changed: Vec<(String, String, String)>,
-}
-
-impl From<StateDiff> for Diff {
-    fn from(diff: StateDiff) -> Self {
-        Self {
-            added: diff.added,
-            removed: diff.removed,
-            changed: diff.changed,
-        }
-    }
 }
 
 /// A repository: `(id, uri, priority, active, description, signed, keys, root_index)`.
@@ -224,25 +107,6 @@ pub struct Repository {
     pub root_index: String,
 }
 
-impl From<&moss::repository::Repository> for Repository {
-    fn from(repository: &moss::repository::Repository) -> Self {
-        Self {
-            id: repository.id.clone(),
-            uri: repository.uri.to_string(),
-            priority: repository.priority,
-            active: repository.active,
-            description: repository.description.clone(),
-            signed: repository.is_signed(),
-            keys: repository.keys.clone(),
-            root_index: repository
-                .root_index
-                .as_ref()
-                .map(ToString::to_string)
-                .unwrap_or_default(),
-        }
-    }
-}
-
 /// A package of a plan: `(id, name, version, origin)`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Type)]
 pub struct PlannedPackage {
@@ -256,28 +120,6 @@ pub struct PlannedPackage {
     pub origin: String,
 }
 
-impl From<Planned> for PlannedPackage {
-    fn from(planned: Planned) -> Self {
-        Self {
-            id: planned.id,
-            name: planned.name,
-            version: planned.version,
-            origin: planned.origin,
-        }
-    }
-}
-
-impl From<PlannedPackage> for Planned {
-    fn from(planned: PlannedPackage) -> Self {
-        Self {
-            id: planned.id,
-            name: planned.name,
-            version: planned.version,
-            origin: planned.origin,
-        }
-    }
-}
-
 /// What an install, remove or sync will do: `(add, remove, change (old, new))`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, Type)]
 pub struct PlanWire {
@@ -287,35 +129,6 @@ pub struct PlanWire {
     pub remove: Vec<PlannedPackage>,
     /// Packages replaced by another version.
     pub change: Vec<(PlannedPackage, PlannedPackage)>,
-}
-
-impl From<Plan> for PlanWire {
-    fn from(plan: Plan) -> Self {
-        Self {
-            add: plan.add.into_iter().map(Into::into).collect(),
-            remove: plan.remove.into_iter().map(Into::into).collect(),
-            change: plan
-                .change
-                .into_iter()
-                .map(|(old, new)| (old.into(), new.into()))
-                .collect(),
-        }
-    }
-}
-
-impl From<PlanWire> for Plan {
-    fn from(plan: PlanWire) -> Self {
-        Self {
-            add: plan.add.into_iter().map(Into::into).collect(),
-            remove: plan.remove.into_iter().map(Into::into).collect(),
-            change: plan
-                .change
-                .into_iter()
-                .map(|(old, new)| (old.into(), new.into()))
-                .collect(),
-            ..Plan::default()
-        }
-    }
 }
 
 /// One entry of the daemon's history: `(transaction, title, uid, started, finished, status,
@@ -355,18 +168,6 @@ pub struct BootEntry {
     pub installed: bool,
 }
 
-impl From<moss::boot::EntryStatus> for BootEntry {
-    fn from(entry: moss::boot::EntryStatus) -> Self {
-        Self {
-            file: entry.file,
-            state: entry.state,
-            kernel: entry.kernel,
-            default: entry.default,
-            installed: entry.installed,
-        }
-    }
-}
-
 /// A problem `Verify` found: `(state, path, problem)`; state 0 means the store.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Type)]
 pub struct Problem {
@@ -376,16 +177,6 @@ pub struct Problem {
     pub path: String,
     /// What is wrong.
     pub problem: String,
-}
-
-impl From<moss::state::Issue> for Problem {
-    fn from(issue: moss::state::Issue) -> Self {
-        Self {
-            state: issue.state.unwrap_or(0),
-            path: issue.path,
-            problem: issue.problem,
-        }
-    }
 }
 
 /// Version of [`Progress`]; a client refuses events of a version it does not know.
@@ -436,7 +227,7 @@ impl Progress {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Failure {
     /// The class of the failure.
-    pub kind: moss::ErrorKind,
+    pub kind: moss_types::ErrorKind,
 }
 
 impl Failure {
@@ -447,16 +238,16 @@ impl Failure {
 
     /// The kind in a failed transaction's outcome (`Failed` when it has none, as from an older
     /// daemon).
-    pub fn kind_of(outcome: &str) -> moss::ErrorKind {
+    pub fn kind_of(outcome: &str) -> moss_types::ErrorKind {
         serde_json::from_str::<Self>(outcome)
-            .map_or(moss::ErrorKind::Failed, |failure| failure.kind)
+            .map_or(moss_types::ErrorKind::Failed, |failure| failure.kind)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use moss::events::Phase;
+    use moss_types::events::Phase;
 
     #[test]
     fn progress_round_trips_and_refuses_other_versions() {

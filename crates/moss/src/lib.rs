@@ -9,7 +9,8 @@ pub mod catalogue;
 pub mod db;
 pub mod engine;
 pub mod error_kind;
-pub mod events;
+/// Progress events; they live in `moss-types` so that clients read them without the engine.
+pub use moss_types::events;
 pub mod extract;
 pub mod failpoint;
 pub mod hint;

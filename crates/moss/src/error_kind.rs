@@ -36,13 +36,16 @@ pub enum ErrorKind {
     Busy,
     /// Cancelled before the point of no return; nothing was changed.
     Cancelled,
+    /// The new state would lose what recovery needs (moss, the C library, the kernel);
+    /// `--force` overrides.
+    Unrecoverable,
     /// Any other failure.
     Failed,
 }
 
 impl ErrorKind {
     /// Every kind, for tables and tests.
-    pub const ALL: [Self; 12] = [
+    pub const ALL: [Self; 13] = [
         Self::NotFound,
         Self::NotInstalled,
         Self::InvalidRequest,
@@ -54,6 +57,7 @@ impl ErrorKind {
         Self::Unmanaged,
         Self::Busy,
         Self::Cancelled,
+        Self::Unrecoverable,
         Self::Failed,
     ];
 }
@@ -81,6 +85,7 @@ impl EngineError {
             },
             Self::Fetch(_) | Self::Index(_) => ErrorKind::Repository,
             Self::Cancelled => ErrorKind::Cancelled,
+            Self::Unrecoverable(_) => ErrorKind::Unrecoverable,
             Self::Database(_)
             | Self::Blit(_)
             | Self::MissingPackage(_)

@@ -4,7 +4,7 @@
 use moss_manuals::checks::readme_matches_help;
 
 #[test]
-fn readme_matches_help() {
+fn the_readme_shows_every_command_of_help() {
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
         .expect("the README");
     let moss = std::path::Path::new(env!("CARGO_BIN_EXE_moss"));

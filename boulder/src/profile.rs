@@ -91,9 +91,9 @@ pub enum ProfileError {
     Refresh {
         /// The profile.
         name: String,
-        /// The engine's error.
+        /// The engine's error (boxed: it is large).
         #[source]
-        source: moss::EngineError,
+        source: Box<moss::EngineError>,
     },
 }
 
@@ -219,7 +219,7 @@ pub fn parse_repository(text: &str) -> Result<ProfileRepository, ProfileError> {
 pub fn refresh(profile: &Profile, state: &Path) -> Result<usize, ProfileError> {
     let refresh_error = |source| ProfileError::Refresh {
         name: profile.name.clone(),
-        source,
+        source: Box::new(source),
     };
     let io = |source| ProfileError::Io {
         action: "create",

@@ -18,6 +18,10 @@ use boulder::{
 };
 use clap::{Parser, Subcommand, ValueEnum};
 
+mod profile_command;
+
+use profile_command::{ProfileCommand, profile_command};
+
 #[derive(Debug, Parser)]
 #[command(
     name = "boulder",
@@ -68,37 +72,6 @@ enum Commands {
     /// Write man pages or print shell completions (for packaging).
     #[command(hide = true, subcommand)]
     Generate(Generate),
-}
-
-/// `boulder profile ...`.
-#[derive(Debug, Subcommand)]
-enum ProfileCommand {
-    /// List the profiles and their repositories.
-    List {
-        /// Output format.
-        #[arg(long, value_enum)]
-        format: Option<Format>,
-    },
-    /// Add (or replace) a profile, then fetch its repositories' indexes.
-    Add {
-        /// The profile's name.
-        name: String,
-        /// A repository: `name=ID,uri=URI[,priority=N]` (or `ID=URI`); repeat for several.
-        #[arg(short, long = "repo", required = true, value_name = "REPOSITORY")]
-        repositories: Vec<String>,
-        /// Cache where the indexes are kept.
-        #[arg(long)]
-        cache_dir: Option<PathBuf>,
-    },
-    /// Fetch a profile's repository indexes again.
-    Update {
-        /// The profile.
-        #[arg(short, long, default_value = "default-x86_64")]
-        profile: String,
-        /// Cache where the indexes are kept.
-        #[arg(long)]
-        cache_dir: Option<PathBuf>,
-    },
 }
 
 /// `boulder generate ...`.
@@ -155,7 +128,7 @@ struct BuildArgs {
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
-enum Format {
+pub(crate) enum Format {
     Json,
 }
 
@@ -372,79 +345,6 @@ fn recipe_command(command: RecipeCommand, macros: &Macros) -> anyhow::Result<Exi
     }
 }
 
-fn profile_command(command: &ProfileCommand, config_dir: &Path) -> anyhow::Result<ExitCode> {
-    let profiles = boulder::profile::Profiles::new(config_dir);
-    let mut stdout = std::io::stdout();
-    match command {
-        ProfileCommand::List { format } => {
-            let listed = profiles.list()?;
-            if format.is_some() {
-                serde_json::to_writer_pretty(&mut stdout, &listed)?;
-                writeln!(stdout)?;
-            } else if listed.is_empty() {
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "No build profiles yet; `boulder profile add NAME --repo name=ID,uri=URI` adds one"
-                );
-            } else {
-                for profile in &listed {
-                    writeln!(stdout, "{}:", profile.name)?;
-                    for repository in &profile.repositories {
-                        writeln!(
-                            stdout,
-                            " - {} = {} [{}]",
-                            repository.id, repository.uri, repository.priority
-                        )?;
-                    }
-                }
-            }
-        }
-        ProfileCommand::Add {
-            name,
-            repositories,
-            cache_dir,
-        } => {
-            let repositories = repositories
-                .iter()
-                .map(|text| boulder::profile::parse_repository(text))
-                .collect::<Result<Vec<_>, _>>()?;
-            let mut profile = boulder::profile::Profile {
-                name: name.clone(),
-                repositories,
-            };
-            profile
-                .repositories
-                .sort_by(|a, b| b.priority.cmp(&a.priority).then_with(|| a.id.cmp(&b.id)));
-            let path = profiles.save(&profile)?;
-            let state = cache_dir
-                .clone()
-                .unwrap_or_else(default_cache_dir)
-                .join("profiles")
-                .join(name);
-            let packages = boulder::profile::refresh(&profile, &state)?;
-            let _ = writeln!(
-                std::io::stderr(),
-                "Profile \"{name}\" has been added ({}; its repositories offer {packages} packages)",
-                path.display()
-            );
-        }
-        ProfileCommand::Update { profile, cache_dir } => {
-            let found = profiles.get(profile)?;
-            let state = cache_dir
-                .clone()
-                .unwrap_or_else(default_cache_dir)
-                .join("profiles")
-                .join(profile);
-            let packages = boulder::profile::refresh(&found, &state)?;
-            let _ = writeln!(
-                std::io::stderr(),
-                "Profile {profile} updated: its repositories offer {packages} packages"
-            );
-        }
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
 fn default_config_dir() -> PathBuf {
     if nix::unistd::Uid::effective().is_root() {
         return PathBuf::from("/etc/boulder");
@@ -456,7 +356,7 @@ fn default_config_dir() -> PathBuf {
         .join("boulder")
 }
 
-fn default_cache_dir() -> PathBuf {
+pub(crate) fn default_cache_dir() -> PathBuf {
     if nix::unistd::Uid::effective().is_root() {
         return PathBuf::from("/var/cache/boulder");
     }

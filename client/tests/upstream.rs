@@ -18,6 +18,14 @@ fn cleanup_package(directory: &Path) -> std::path::PathBuf {
             file("share/cleanup/stale", "to be deleted\n"),
             file("share/cleanup/kept", "kept\n"),
             file(
+                "share/cleanup/system-stale",
+                "to be deleted by a system trigger\n",
+            ),
+            file(
+                "share/moss/triggers/sys.d/cleanup-system.yaml",
+                "name: cleanup-system\ndescription: d\nhandlers:\n  d:\n    delete: [\"/usr/share/cleanup/system-stale\"]\npaths:\n  \"/usr/share/cleanup/system-stale\":\n    handlers: [d]\n",
+            ),
+            file(
                 "share/moss/triggers/tx.d/cleanup.yaml",
                 "name: cleanup\ndescription: d\nhandlers:\n  d:\n    delete: [\"/usr/share/cleanup/stale\"]\npaths:\n  \"/usr/share/cleanup/stale\":\n    handlers: [d]\n",
             ),
@@ -171,9 +179,21 @@ fn installer_mode_composes_a_tree_without_recording_a_state() {
             .any(|run| run["trigger"] == "cleanup" && run["success"] == true),
         "{composed}"
     );
-    // The tree: usr with both packages, the root links, the trigger's work done in it.
+    assert!(
+        composed["triggers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|run| run["trigger"] == "cleanup-system"
+                && run["scope"] == "system"
+                && run["success"] == true),
+        "{composed}"
+    );
+    // The tree: usr with both packages, the root links, both triggers' work done in it.
     assert!(target.join("usr/share/cleanup/kept").is_file());
     assert!(!target.join("usr/share/cleanup/stale").exists());
+    assert!(!target.join("usr/share/cleanup/system-stale").exists());
+    assert!(target.join("etc").is_dir() && target.join("var").is_dir());
     for path in files_of(&root, "pineapple") {
         assert!(
             target

@@ -390,6 +390,20 @@ pub fn build(
             read_only: false,
         },
     ]);
+    // `boulder chroot` enters this root later the way the steps do (kept with --keep-work or
+    // after a failure).
+    if let Some(job) = all_jobs.first() {
+        let record = crate::chroot::ChrootRecord {
+            rootfs: rootfs.clone(),
+            binds: runner.binds.clone(),
+            networking: recipe.options.networking,
+            home: job.build_dir.clone(),
+            host_home: build_dir.join(&job.target),
+            workdir: job.build_dir.clone(),
+            profile: job.shell_profile.clone(),
+        };
+        crate::chroot::record(&work, &record).map_err(io("recording the build root", &work))?;
+    }
     if let Some(check) = &composed.check_script {
         runner.timed("root check", |runner| {
             runner.run_script("root check", check, "/", "/root")

@@ -8,6 +8,7 @@
 
 pub mod analysis;
 pub mod build;
+pub mod chroot;
 pub mod collect;
 pub mod compress;
 pub mod container;
@@ -15,6 +16,7 @@ pub mod draft;
 pub mod emit;
 pub mod macros;
 pub mod phases;
+pub mod profile;
 pub mod recipe;
 pub mod recipe_check;
 pub mod root;

@@ -18,6 +18,10 @@ use boulder::{
 };
 use clap::{Parser, Subcommand, ValueEnum};
 
+mod profile_command;
+
+use profile_command::{ProfileCommand, profile_command};
+
 #[derive(Debug, Parser)]
 #[command(
     name = "boulder",
@@ -29,6 +33,10 @@ struct Cli {
     /// the built-in ones.
     #[arg(long, global = true)]
     data_dir: Option<PathBuf>,
+    /// Configuration directory holding `profile.d/` (default: /etc/boulder for root,
+    /// $XDG_CONFIG_HOME/boulder otherwise).
+    #[arg(long, global = true, value_name = "DIR")]
+    config_dir: Option<PathBuf>,
     #[command(subcommand)]
     command: Commands,
 }
@@ -40,6 +48,22 @@ enum Commands {
     /// Check, parse, draft and inspect recipes.
     #[command(subcommand)]
     Recipe(RecipeCommand),
+    /// Open a shell in a recipe's build root (kept by a failed build or --keep-work), with
+    /// its environment, actions (`a_NAME`) and definitions (`d_NAME`) exported.
+    Chroot {
+        /// The recipe (`stone.yaml` or its directory).
+        #[arg(default_value = "stone.yaml")]
+        recipe: PathBuf,
+        /// Cache holding the build's work directory.
+        #[arg(long)]
+        cache_dir: Option<PathBuf>,
+        /// Run this command (with `bash -c`) instead of an interactive shell.
+        #[arg(last = true)]
+        command: Vec<String>,
+    },
+    /// Manage build profiles: named sets of repositories for build roots (`build --profile`).
+    #[command(subcommand)]
+    Profile(ProfileCommand),
     /// Write a `stone.index` for the `.stone` files in a directory.
     Index {
         /// Directory with `.stone` files.
@@ -78,8 +102,11 @@ struct BuildArgs {
     host_root: bool,
     /// A repository for the build root, `ID=URI` of a stone.index; repeat, highest priority first.
     /// Without it (and without --host-root) mossd composes the root from its repositories.
-    #[arg(long = "repo", value_name = "ID=URI")]
+    #[arg(long = "repo", value_name = "ID=URI", conflicts_with = "profile")]
     repositories: Vec<String>,
+    /// Compose the build root from this build profile's repositories (`boulder profile`).
+    #[arg(short, long, value_name = "NAME", conflicts_with = "host_root")]
+    profile: Option<String>,
     /// Build release number written into the packages.
     #[arg(short, long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
     build_release: u64,
@@ -101,7 +128,7 @@ struct BuildArgs {
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
-enum Format {
+pub(crate) enum Format {
     Json,
 }
 
@@ -177,9 +204,25 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
+    let config_dir = cli.config_dir.clone().unwrap_or_else(default_config_dir);
+    match &cli.command {
+        Commands::Profile(command) => return profile_command(command, &config_dir),
+        Commands::Chroot {
+            recipe,
+            cache_dir,
+            command,
+        } => {
+            let cache = cache_dir.clone().unwrap_or_else(default_cache_dir);
+            let helper = std::env::current_exe().context("locating the boulder binary")?;
+            let code = boulder::chroot::enter(recipe, &cache, &helper, command)?;
+            return Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)));
+        }
+        _ => {}
+    }
     let macros = macros(cli.data_dir.as_deref())?;
     match cli.command {
-        Commands::Build(args) => build_command(args, macros),
+        Commands::Build(args) => build_command(args, macros, &config_dir),
+        Commands::Profile(_) | Commands::Chroot { .. } => Ok(ExitCode::SUCCESS),
         Commands::Recipe(command) => recipe_command(command, &macros),
         Commands::Generate(_) => Ok(ExitCode::SUCCESS),
         Commands::Index { dir } => {
@@ -302,7 +345,18 @@ fn recipe_command(command: RecipeCommand, macros: &Macros) -> anyhow::Result<Exi
     }
 }
 
-fn default_cache_dir() -> PathBuf {
+fn default_config_dir() -> PathBuf {
+    if nix::unistd::Uid::effective().is_root() {
+        return PathBuf::from("/etc/boulder");
+    }
+    std::env::var_os("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".config")))
+        .unwrap_or_else(std::env::temp_dir)
+        .join("boulder")
+}
+
+pub(crate) fn default_cache_dir() -> PathBuf {
     if nix::unistd::Uid::effective().is_root() {
         return PathBuf::from("/var/cache/boulder");
     }
@@ -356,7 +410,7 @@ impl Progress for Terminal {
     }
 }
 
-fn build_command(args: BuildArgs, macros: Macros) -> anyhow::Result<ExitCode> {
+fn build_command(args: BuildArgs, macros: Macros, config_dir: &Path) -> anyhow::Result<ExitCode> {
     if let Some(manifest) = &args.verify
         && manifest
             .extension()
@@ -379,6 +433,16 @@ fn build_command(args: BuildArgs, macros: Macros) -> anyhow::Result<ExitCode> {
             .collect();
         check.push(compiler.to_owned());
         Box::new(HostRoot { check })
+    } else if let Some(name) = &args.profile {
+        let profile = boulder::profile::Profiles::new(config_dir).get(name)?;
+        // Highest priority first, as with --repo.
+        Box::new(EngineRoot::unsigned(
+            profile
+                .repositories
+                .into_iter()
+                .map(|repository| (repository.id, repository.uri))
+                .collect(),
+        ))
     } else if !args.repositories.is_empty() {
         let repositories = args
             .repositories

@@ -70,6 +70,9 @@ pub struct Job {
     pub work_dir: String,
     /// Phases in order.
     pub phases: Vec<Phase>,
+    /// The `.profile` of a shell in this job's container (`boulder chroot`): the recipe
+    /// environment, actions as `a_NAME` functions and definitions as `d_NAME` variables.
+    pub shell_profile: String,
 }
 
 /// Fixed values of a build that the builtins need.
@@ -303,6 +306,7 @@ pub fn jobs(
             build_dir,
             work_dir,
             phases,
+            shell_profile: breakpoint_profile(&env, &prefix, &environment),
         });
     }
     Ok((jobs, dependencies))

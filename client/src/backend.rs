@@ -8,6 +8,7 @@ use moss::{
     queries::{FileHit, PackageDetails, PackageSummary, StateSummary},
     requests::{Change, Outcome},
     state::Issue,
+    state_query::StateDetails,
 };
 use moss_proto::wire::Repository;
 
@@ -90,6 +91,21 @@ impl Backend<'_> {
         })
     }
 
+    /// One state in full.
+    pub async fn state_details(&self, id: u64) -> anyhow::Result<StateDetails> {
+        Ok(match self {
+            Self::Direct(moss) => moss.state_details(id).await?,
+            Self::Daemon(daemon) => {
+                let text = daemon
+                    .manager
+                    .state_query(id)
+                    .await
+                    .map_err(crate::remote::error)?;
+                serde_json::from_str(&text)?
+            }
+        })
+    }
+
     /// The system model a state recorded (`None`: the active state).
     pub async fn state_model(&self, id: Option<u64>) -> anyhow::Result<String> {
         Ok(match self {
@@ -145,9 +161,19 @@ impl Backend<'_> {
 
     /// Carry out a change.
     pub async fn perform(&self, change: Change) -> anyhow::Result<Outcome> {
+        self.perform_with(change, false).await
+    }
+
+    /// Carry out a change; `force` lets it lose what recovery needs (`--force`).
+    pub async fn perform_with(&self, change: Change, force: bool) -> anyhow::Result<Outcome> {
         match self {
-            Self::Direct(moss) => Ok(moss.perform(&change).await?),
-            Self::Daemon(daemon) => daemon.perform(change).await,
+            Self::Direct(moss) => {
+                moss.set_force(force);
+                let outcome = moss.perform(&change).await;
+                moss.set_force(false);
+                Ok(outcome?)
+            }
+            Self::Daemon(daemon) => daemon.perform_with(change, force).await,
         }
     }
 }

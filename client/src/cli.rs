@@ -28,13 +28,18 @@ pub enum Command {
     Extract(ExtractArguments),
     /// Install packages by name, provider or .stone file path.
     #[command(alias = "it")]
-    Install(ChangeArguments),
+    Install(InstallArguments),
     /// Remove packages and what only they needed.
     #[command(alias = "rm")]
     Remove(ChangeArguments),
     /// Upgrade installed packages to what the repositories offer.
     #[command(alias = "up")]
     Sync(SyncArguments),
+    /// Download packages from the enabled repositories into a directory, under their
+    /// repository file names (checked against the index's SHA-256; dependencies are not
+    /// fetched). Runs in this process with the caller's rights, never through mossd.
+    #[command(alias = "fe")]
+    Fetch(FetchArguments),
     /// List packages.
     #[command(subcommand)]
     List(ListCommand),
@@ -169,7 +174,38 @@ pub struct ChangeArguments {
     /// Show what would happen and change nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Go ahead even when the new state lacks /usr/bin/moss, the C library or the kernel
+    /// the active state boots (refused otherwise: such a system cannot recover itself).
+    #[arg(long)]
+    pub force: bool,
     /// Output format of the plan and result.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+/// `moss install`.
+#[derive(Debug, Args)]
+pub struct InstallArguments {
+    /// What to install and how.
+    #[command(flatten)]
+    pub change: ChangeArguments,
+    /// Installer mode (direct mode only): compose the complete tree of the installed packages
+    /// plus these into DIR (usr and the root links, triggers run there) without recording a
+    /// state; ROOT lends its repositories and store.
+    #[arg(long, value_name = "DIR")]
+    pub to: Option<PathBuf>,
+}
+
+/// `moss fetch`.
+#[derive(Debug, Args)]
+pub struct FetchArguments {
+    /// Package names or providers.
+    #[arg(required = true)]
+    pub packages: Vec<String>,
+    /// Where the files go.
+    #[arg(short, long, value_name = "DIR", default_value = ".")]
+    pub output_dir: PathBuf,
+    /// Output format.
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
 }
@@ -188,8 +224,21 @@ pub struct SyncArguments {
     pub automatic: bool,
     /// Make the system exactly this system model (KDL: repositories and packages), which then
     /// becomes /etc/moss/system-model.kdl.
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["automatic", "allow_downgrade"])]
+    #[arg(
+        long,
+        visible_alias = "import",
+        value_name = "FILE",
+        conflicts_with_all = ["automatic", "allow_downgrade"]
+    )]
     pub model: Option<PathBuf>,
+    /// Installer mode (direct mode only): compose the complete synced tree into DIR (usr and
+    /// the root links, triggers run there) without recording a state.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["automatic", "model"])]
+    pub to: Option<PathBuf>,
+    /// Go ahead even when the new state lacks /usr/bin/moss, the C library or the kernel
+    /// the active state boots.
+    #[arg(long, conflicts_with = "automatic")]
+    pub force: bool,
     /// Show what would happen and change nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -254,6 +303,14 @@ pub enum StateCommand {
     List(FormatArguments),
     /// The active state.
     Active(FormatArguments),
+    /// One state in full: its packages, date, kind and boot entries.
+    Query {
+        /// The state id.
+        id: u64,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
     /// Make a state active again (rollback or roll forward).
     Activate {
         /// The state id.

@@ -20,6 +20,9 @@ pub const UNAVAILABLE: u8 = 69;
 pub const TEMPORARY: u8 = 75;
 /// Not permitted (polkit or the bus policy said no).
 pub const NO_PERMISSION: u8 = 77;
+/// Refused: the new state would lose what recovery needs (moss, the C library, the kernel);
+/// `--force` overrides.
+pub const UNRECOVERABLE: u8 = 3;
 /// The user cancelled; nothing was changed (as a shell reports Ctrl-C).
 pub const CANCELLED: u8 = 130;
 
@@ -62,6 +65,7 @@ pub fn for_kind(kind: ErrorKind) -> u8 {
         ErrorKind::Unmanaged => CANNOT_CREATE,
         ErrorKind::Repository | ErrorKind::Busy => TEMPORARY,
         ErrorKind::Cancelled => CANCELLED,
+        ErrorKind::Unrecoverable => UNRECOVERABLE,
         ErrorKind::Conflict | ErrorKind::Unsatisfiable | ErrorKind::Failed => FAILURE,
     }
 }

@@ -8,7 +8,9 @@ mod cli;
 mod confirm;
 mod exit;
 mod extract;
+mod fetch;
 mod inspect;
+mod installer;
 mod packages;
 mod progress;
 mod remote;
@@ -30,10 +32,18 @@ fn main() -> ExitCode {
         Command::Inspect(arguments) => inspect::run(arguments),
         Command::Extract(arguments) => extract::run(arguments),
         Command::Index(arguments) => packages::index(arguments),
+        Command::Fetch(arguments) => fetch::run(&cli, arguments),
         Command::Boot(command) => boot::run(&cli, command),
         Command::Fstx(arguments) => boot::fstx(&cli, arguments),
         Command::Generate(command) => generate(command),
         Command::Version { full } => version(*full),
+        _ if cli.directory.is_none() && installer_mode(&cli.command) => {
+            Err(moss::EngineError::InvalidRequest(
+                "installer mode (--to DIR) works on an installation directly, never through mossd: add -D ROOT (the installation whose repositories and store are used, such as -D /)"
+                    .to_owned(),
+            )
+            .into())
+        }
         _ if cli.directory.is_some() => run_engine(&cli),
         _ => run_daemon(&cli),
     };
@@ -122,12 +132,24 @@ fn run_daemon(cli: &Cli) -> anyhow::Result<()> {
     })
 }
 
+/// `install --to` and `sync --to`.
+fn installer_mode(command: &Command) -> bool {
+    match command {
+        Command::Install(arguments) => arguments.to.is_some(),
+        Command::Sync(arguments) => arguments.to.is_some(),
+        _ => false,
+    }
+}
+
 /// Queries share the installation with each other; changes take it for themselves.
 fn reads_only(command: &Command) -> bool {
     match command {
         Command::List(_) | Command::Info(_) | Command::Search(_) | Command::SearchFile(_) => true,
         Command::State(
-            StateCommand::List(_) | StateCommand::Active(_) | StateCommand::Export { .. },
+            StateCommand::List(_)
+            | StateCommand::Active(_)
+            | StateCommand::Export { .. }
+            | StateCommand::Query { .. },
         ) => true,
         Command::State(StateCommand::Verify { fix, .. }) => !fix,
         Command::Repo(RepoCommand::List(_)) => true,
@@ -150,6 +172,7 @@ async fn dispatch(backend: &Backend<'_>, cli: &Cli) -> anyhow::Result<()> {
         Command::Inspect(_)
         | Command::Extract(_)
         | Command::Index(_)
+        | Command::Fetch(_)
         | Command::Boot(_)
         | Command::Fstx(_)
         | Command::Generate(_)

@@ -12,8 +12,8 @@ use serde::Serialize;
 use crate::{
     backend::Backend,
     cli::{
-        ChangeArguments, Format, IndexArguments, InfoArguments, ListCommand, RepoCommand,
-        SearchArguments, SyncArguments,
+        ChangeArguments, Format, IndexArguments, InfoArguments, InstallArguments, ListCommand,
+        RepoCommand, SearchArguments, SyncArguments,
     },
     confirm::confirm,
     state::eprintln_text,
@@ -103,7 +103,7 @@ pub async fn list(backend: &Backend<'_>, command: &ListCommand) -> anyhow::Resul
     }
 }
 
-fn print_plan(plan: &Plan, format: Format) -> anyhow::Result<()> {
+pub(crate) fn print_plan(plan: &Plan, format: Format) -> anyhow::Result<()> {
     let mut stdout = std::io::stdout().lock();
     if format == Format::Json {
         serde_json::to_writer_pretty(&mut stdout, plan)?;
@@ -146,6 +146,7 @@ async fn carry_out(
     dry_run: bool,
     yes: bool,
     format: Format,
+    force: bool,
 ) -> anyhow::Result<()> {
     let plan = backend.plan(&change).await?;
     if plan.is_empty()
@@ -164,26 +165,31 @@ async fn carry_out(
         eprintln_text("Cancelled; nothing was changed")?;
         return Ok(());
     }
-    let outcome = backend.perform(change).await?;
+    let outcome = backend.perform_with(change, force).await?;
     eprintln_text(&outcome.message)
 }
 
 pub async fn install(
     backend: &Backend<'_>,
-    arguments: &ChangeArguments,
+    arguments: &InstallArguments,
     yes: bool,
 ) -> anyhow::Result<()> {
+    let change_arguments = &arguments.change;
     let change = Change::Install {
-        targets: Target::from_words(&arguments.packages),
+        targets: Target::from_words(&change_arguments.packages),
     };
+    if let Some(directory) = &arguments.to {
+        return crate::installer::compose(backend, change, directory, change_arguments, yes).await;
+    }
     let nothing = Some("Everything requested is already installed");
     carry_out(
         backend,
         change,
         nothing,
-        arguments.dry_run,
+        change_arguments.dry_run,
         yes,
-        arguments.format,
+        change_arguments.format,
+        change_arguments.force,
     )
     .await
 }
@@ -203,6 +209,7 @@ pub async fn remove(
         arguments.dry_run,
         yes,
         arguments.format,
+        arguments.force,
     )
     .await
 }
@@ -241,6 +248,15 @@ pub async fn sync(
         update: false,
         allow_downgrade: arguments.allow_downgrade,
     };
+    if let Some(directory) = &arguments.to {
+        let options = ChangeArguments {
+            packages: Vec::new(),
+            dry_run: arguments.dry_run,
+            force: arguments.force,
+            format: arguments.format,
+        };
+        return crate::installer::compose(backend, change, directory, &options, yes).await;
+    }
     carry_out(
         backend,
         change,
@@ -248,6 +264,7 @@ pub async fn sync(
         arguments.dry_run,
         yes,
         arguments.format,
+        arguments.force,
     )
     .await
 }
@@ -281,7 +298,7 @@ async fn sync_model(
             return Ok(());
         }
     }
-    let outcome = backend.perform(change).await?;
+    let outcome = backend.perform_with(change, arguments.force).await?;
     if !planned && let Some(plan) = &outcome.plan {
         print_plan(plan, arguments.format)?;
     }

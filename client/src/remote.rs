@@ -138,7 +138,16 @@ impl Daemon {
 
     /// Create the transaction for `change`, follow it to its end, and return its outcome.
     pub async fn perform(&self, change: Change) -> anyhow::Result<Outcome> {
-        let options = HashMap::new();
+        self.perform_with(change, false).await
+    }
+
+    /// [`Daemon::perform`]; `force` lets the change lose what recovery needs (the `force`
+    /// option: moss, the C library, the kernel).
+    pub async fn perform_with(&self, change: Change, force: bool) -> anyhow::Result<Outcome> {
+        let mut options = HashMap::new();
+        if force {
+            options.insert("force", true.into());
+        }
         let created = match &change {
             Change::Install { targets } => {
                 let (names, files) = split_local(targets)?;

@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use moss::{queries::StateSummary, requests::Change};
+use moss::{queries::StateSummary, requests::Change, state_query::StateDetails};
 
 use crate::{
     backend::Backend,
@@ -33,6 +33,10 @@ pub async fn run(backend: &Backend<'_>, command: &StateCommand, yes: bool) -> an
                 Format::Human => print_states(&mut stdout, &states, Format::Human)?,
             }
             return Ok(());
+        }
+        StateCommand::Query { id, format } => {
+            let details = backend.state_details(*id).await?;
+            return print_details(&mut stdout, &details, *format);
         }
         StateCommand::Export { id, output } => {
             let text = backend.state_model(*id).await?;
@@ -138,6 +142,43 @@ fn print_states(
                 writeln!(out, "  Created: {}", utc(state.created))?;
                 writeln!(out, "  Packages: {}", state.packages)?;
             }
+        }
+    }
+    Ok(())
+}
+
+fn print_details(
+    out: &mut impl Write,
+    details: &StateDetails,
+    format: Format,
+) -> anyhow::Result<()> {
+    if format == Format::Json {
+        serde_json::to_writer_pretty(&mut *out, details)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    let marker = if details.active { " (active)" } else { "" };
+    writeln!(out, "State #{}{marker}", details.id)?;
+    writeln!(out, "  Created: {}", utc(details.created))?;
+    writeln!(out, "  Kind: {}", details.kind)?;
+    if let Some(description) = &details.description {
+        writeln!(out, "  Description: {description}")?;
+    }
+    writeln!(out, "  Packages ({}):", details.packages.len())?;
+    for package in &details.packages {
+        let explicit = if package.explicit { " (explicit)" } else { "" };
+        writeln!(
+            out,
+            "    {} {}-{}-{}{explicit}",
+            package.name, package.version, package.release, package.build_release
+        )?;
+    }
+    if details.boot_entries.is_empty() {
+        writeln!(out, "  Boot entries: none (no kernel)")?;
+    } else {
+        writeln!(out, "  Boot entries:")?;
+        for entry in &details.boot_entries {
+            writeln!(out, "    {} (kernel {})", entry.file, entry.kernel)?;
         }
     }
     Ok(())

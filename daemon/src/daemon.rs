@@ -33,6 +33,8 @@ use crate::{
 pub enum Work {
     /// A change to the installation.
     Change(Change),
+    /// A change allowed to lose what recovery needs (the `force` option).
+    Forced(Change),
     /// The background update policy.
     AutomaticUpdate,
 }
@@ -46,7 +48,7 @@ impl Work {
     /// Its title (the transaction's `Role`).
     pub fn title(&self) -> &'static str {
         match self {
-            Self::Change(change) => change.title(),
+            Self::Change(change) | Self::Forced(change) => change.title(),
             Self::AutomaticUpdate => "Automatic update",
         }
     }

@@ -113,7 +113,7 @@ impl Manager {
         change: Change,
         options: &Options,
     ) -> Result<OwnedObjectPath, Error> {
-        self.create(header, connection, action, Work::Change(change), options)
+        self.create(header, connection, action, work(change, options), options)
             .await
     }
 }
@@ -139,6 +139,20 @@ fn path(text: &str) -> Result<OwnedObjectPath, Error> {
 /// The named D-Bus error of an engine error, by its kind.
 pub fn query_error(error: EngineError) -> Error {
     Error::engine(error.kind(), describe(&error))
+}
+
+/// The work of a change: `force` lets it lose /usr/bin/moss, the C library or the kernel
+/// (refused otherwise); the change's own polkit action authorises it.
+fn work(change: Change, options: &Options) -> Work {
+    let forced = options
+        .get("force")
+        .and_then(|value| bool::try_from(value).ok())
+        .unwrap_or(false);
+    if forced {
+        Work::Forced(change)
+    } else {
+        Work::Change(change)
+    }
 }
 
 /// Whether the options ask to start the transaction at once.
@@ -275,6 +289,23 @@ impl Manager {
         self.daemon.moss.state_model(id).await.map_err(query_error)
     }
 
+    /// One state in full (packages, date, kind, boot entries; 0: the active state), as the JSON
+    /// object `moss state query --format json` prints (`moss::state_query::StateDetails`).
+    async fn state_query(&self, id: u64) -> Result<String, Error> {
+        self.daemon.touch();
+        let id = match id {
+            0 => self.daemon.moss.active_state().unwrap_or(0),
+            id => id,
+        };
+        let details = self
+            .daemon
+            .moss
+            .state_details(id)
+            .await
+            .map_err(query_error)?;
+        serde_json::to_string(&details).map_err(|error| Error::Failed(error.to_string()))
+    }
+
     /// Check the store and trees (read-only; `Repair` fixes what it finds).
     async fn verify(&self) -> Result<Vec<Problem>, Error> {
         self.daemon.touch();
@@ -357,7 +388,7 @@ impl Manager {
         let caller = authority::authorize(connection, &header, actions::INSTALL).await?;
         let received = self.daemon.incoming.receive(into_fds(local_files)).await?;
         let targets = install_targets(packages, received.paths());
-        let work = Work::Change(Change::Install { targets });
+        let work = work(Change::Install { targets }, &options);
         self.create_for(caller, actions::INSTALL, work, received.keep(), &options)
             .await
     }

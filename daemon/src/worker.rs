@@ -108,6 +108,13 @@ async fn carry_out(daemon: &Arc<Daemon>, entry: &Arc<Entry>) {
 
     let result = match &entry.work {
         Work::Change(change) => daemon.moss.perform(change).await,
+        Work::Forced(change) => {
+            // One transaction runs at a time: the flag covers exactly this one.
+            daemon.moss.set_force(true);
+            let result = daemon.moss.perform(change).await;
+            daemon.moss.set_force(false);
+            result
+        }
         Work::AutomaticUpdate => automatic_update(daemon).await,
     };
     daemon.reporter.attach(None);

@@ -109,6 +109,9 @@ pub enum Error {
     LimitExceeded(String),
     /// Cancelled before the point of no return; nothing was changed.
     Cancelled(String),
+    /// The new state would lose what recovery needs (moss, the C library, the kernel); the
+    /// `force` option overrides.
+    Unrecoverable(String),
     /// The change failed; the message names the object and the fix.
     Failed(String),
 }
@@ -128,6 +131,7 @@ impl Error {
             ErrorKind::Unmanaged => Self::Unmanaged(message),
             ErrorKind::Busy => Self::Busy(message),
             ErrorKind::Cancelled => Self::Cancelled(message),
+            ErrorKind::Unrecoverable => Self::Unrecoverable(message),
             ErrorKind::Failed => Self::Failed(message),
         }
     }
@@ -148,6 +152,7 @@ impl Error {
             "Unmanaged" => ErrorKind::Unmanaged,
             "Busy" => ErrorKind::Busy,
             "Cancelled" => ErrorKind::Cancelled,
+            "Unrecoverable" => ErrorKind::Unrecoverable,
             "Failed" => ErrorKind::Failed,
             _ => return None,
         })
@@ -167,6 +172,7 @@ impl Error {
             Self::Unmanaged(_) => ErrorKind::Unmanaged,
             Self::Busy(_) => ErrorKind::Busy,
             Self::Cancelled(_) => ErrorKind::Cancelled,
+            Self::Unrecoverable(_) => ErrorKind::Unrecoverable,
             Self::Failed(_) => ErrorKind::Failed,
             Self::ZBus(_)
             | Self::NotAuthorized(_)
@@ -193,6 +199,7 @@ impl Error {
             | Self::InvalidState(message)
             | Self::LimitExceeded(message)
             | Self::Cancelled(message)
+            | Self::Unrecoverable(message)
             | Self::Failed(message) => message.clone(),
         }
     }

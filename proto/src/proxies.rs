@@ -84,6 +84,8 @@ pub trait Manager {
     ) -> zbus::Result<OwnedObjectPath>;
     /// The system model a state recorded (0: the active state).
     fn state_export(&self, id: u64) -> zbus::Result<String>;
+    /// One state in full as a JSON object (0: the active state).
+    fn state_query(&self, id: u64) -> zbus::Result<String>;
     /// Refresh one repository, or all when `repository` is empty.
     fn refresh(&self, repository: &str, options: Options<'_>) -> zbus::Result<OwnedObjectPath>;
     /// Add a repository; `keys` are its minisign public keys (none: unsigned).

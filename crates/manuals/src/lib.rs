@@ -183,6 +183,106 @@ pub mod checks {
         script("fish");
     }
 
+    /// The subcommands `binary ARGUMENTS --help` lists (without `help`).
+    pub fn listed_commands(binary: &Path, arguments: &[&str]) -> Vec<String> {
+        let output = Command::new(binary)
+            .args(arguments)
+            .arg("--help")
+            .env("COLUMNS", "200")
+            .output()
+            .expect("the binary runs");
+        let text = String::from_utf8_lossy(&output.stdout).into_owned();
+        let Some(section) = text.split("Commands:\n").nth(1) else {
+            return Vec::new();
+        };
+        section
+            .lines()
+            .take_while(|line| !line.trim().is_empty())
+            // Entries are indented by two spaces; wrapped descriptions by more.
+            .filter(|line| line.starts_with("  ") && !line[2..].starts_with(' '))
+            .filter_map(|line| line.split_whitespace().next())
+            .filter(|name| *name != "help")
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// Check that the README's command lines (lines of its code blocks starting with `program `)
+    /// name every command and subcommand `binary --help` lists, and that each of those lines
+    /// starts with a listed command or one of `hidden`. Returns the README lines found.
+    pub fn readme_matches_help(
+        binary: &Path,
+        readme: &str,
+        program: &str,
+        hidden: &[&str],
+    ) -> Vec<String> {
+        let prefix = format!("{program} ");
+        // Only lines of code blocks: prose may start with the program's name too.
+        let mut in_code = false;
+        let code: Vec<&str> = readme
+            .lines()
+            .map(str::trim)
+            .filter(|line| {
+                if line.starts_with("```") {
+                    in_code = !in_code;
+                    return false;
+                }
+                in_code
+            })
+            .collect();
+        let lines: Vec<Vec<String>> = code
+            .into_iter()
+            .filter(|line| line.starts_with(&prefix))
+            .map(|line| {
+                // Comments are not commands.
+                let line = line.split("  #").next().unwrap_or(line);
+                line.split(|character: char| {
+                    character.is_whitespace() || "|[];".contains(character)
+                })
+                .filter(|token| !token.is_empty())
+                .map(str::to_owned)
+                .collect()
+            })
+            .collect();
+        assert!(!lines.is_empty(), "the README has no `{program} ...` lines");
+        let commands = listed_commands(binary, &[]);
+        assert!(!commands.is_empty(), "{program} --help lists no commands");
+        for command in &commands {
+            assert!(
+                lines.iter().any(|tokens| tokens.contains(command)),
+                "the README shows no `{program} {command}` line"
+            );
+            for subcommand in listed_commands(binary, &[command]) {
+                assert!(
+                    lines
+                        .iter()
+                        .any(|tokens| tokens.contains(command) && tokens.contains(&subcommand)),
+                    "the README shows no `{program} {command} {subcommand}` line"
+                );
+            }
+        }
+        for tokens in &lines {
+            // The command is the first word that is neither an option nor a placeholder.
+            let first = tokens[1..]
+                .iter()
+                .find(|token| {
+                    !token.starts_with('-')
+                        && token
+                            .chars()
+                            .any(|character| character.is_ascii_lowercase())
+                        && !token.contains('/')
+                        && !token.contains('=')
+                })
+                .cloned()
+                .unwrap_or_default();
+            assert!(
+                commands.contains(&first) || hidden.contains(&first.as_str()),
+                "the README line `{}` names no command of {program} --help",
+                tokens.join(" ")
+            );
+        }
+        lines.into_iter().map(|tokens| tokens.join(" ")).collect()
+    }
+
     fn tempfile_dir() -> std::path::PathBuf {
         static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let directory = std::env::temp_dir().join(format!(

@@ -91,6 +91,9 @@ pub enum EngineError {
     /// A trigger could not be loaded or a transaction trigger failed.
     #[error(transparent)]
     Trigger(#[from] crate::triggers::TriggerError),
+    /// The new state would lose what recovery needs (`--force` overrides).
+    #[error(transparent)]
+    Unrecoverable(#[from] crate::recovery_guard::UnrecoverableError),
     /// Any other failure with a message naming the object and the fix.
     #[error("{0}")]
     Other(String),
@@ -137,6 +140,8 @@ pub struct Moss {
     pub(crate) fetch_options: crate::repository::FetchOptions,
     /// The model a `sync --model` is applying, in place of `/etc/moss/system-model.kdl`.
     pub(crate) model_override: std::sync::Mutex<Option<crate::model::SystemModel>>,
+    /// Whether changes may lose what recovery needs (`--force`).
+    pub(crate) force: crate::recovery_guard::Force,
     recovery: Option<Recovery>,
 }
 
@@ -215,6 +220,7 @@ impl Moss {
             cancellation: crate::cancel::Cancellation::default(),
             fetch_options: crate::repository::FetchOptions::default(),
             model_override: std::sync::Mutex::new(None),
+            force: crate::recovery_guard::Force::default(),
             recovery: None,
         };
         // Recovery changes the installation: only a writer does it (a reader found no journal).

@@ -32,6 +32,7 @@ impl EngineError {
             },
             Self::Fetch(_) | Self::Index(_) => ErrorKind::Repository,
             Self::Cancelled => ErrorKind::Cancelled,
+            Self::Unrecoverable(_) => ErrorKind::Unrecoverable,
             Self::Database(_)
             | Self::Blit(_)
             | Self::MissingPackage(_)

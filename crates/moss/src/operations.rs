@@ -344,6 +344,12 @@ impl Moss {
 
     /// Fetch what the plan needs, unpack it, and switch to the new state.
     pub async fn execute(&self, plan: &Plan, summary: &str) -> Result<Switch, EngineError> {
+        self.bring_into_store(plan).await?;
+        self.apply(plan.selections.clone(), summary).await
+    }
+
+    /// Fetch what the plan needs and unpack it into the store (local stones too).
+    pub(crate) async fn bring_into_store(&self, plan: &Plan) -> Result<(), EngineError> {
         self.cancellation.check()?;
         if !plan.local.is_empty() {
             self.add_local_stones(&plan.local).await?;
@@ -369,7 +375,7 @@ impl Moss {
             });
             self.cancellation.check()?;
         }
-        self.apply(plan.selections.clone(), summary).await
+        Ok(())
     }
 
     /// Put the planned local stones in the store, checking each is still the stone planned.

@@ -381,7 +381,7 @@ impl Moss {
             .collect())
     }
 
-    fn fetcher(&self) -> Result<Fetcher, EngineError> {
+    pub(crate) fn fetcher(&self) -> Result<Fetcher, EngineError> {
         Ok(Fetcher::with_options(
             self.fetch_options.clone(),
             self.reporter.clone(),

@@ -61,6 +61,7 @@ impl Moss {
         selections: Vec<Selection>,
         summary: &str,
     ) -> Result<Switch, EngineError> {
+        self.check_recoverable(&selections).await?;
         let states = self.db.states().await?;
         let next = next_state_id(
             &states,
@@ -421,7 +422,7 @@ fn exchange(first: &Path, second: &Path) -> Result<(), EngineError> {
 }
 
 /// Make `ROOT/bin` and friends point into `/usr` (atomically, only when wrong).
-fn update_root_links(root: &Path) -> Result<(), EngineError> {
+pub(crate) fn update_root_links(root: &Path) -> Result<(), EngineError> {
     for (name, target) in ROOT_LINKS {
         let link = root.join(name);
         if fs::read_link(&link).is_ok_and(|current| current == Path::new(target)) {

@@ -33,13 +33,16 @@ pub enum ErrorKind {
     Busy,
     /// Cancelled before the point of no return; nothing was changed.
     Cancelled,
+    /// The new state would lose what recovery needs (moss, the C library, the kernel);
+    /// `--force` overrides.
+    Unrecoverable,
     /// Any other failure.
     Failed,
 }
 
 impl ErrorKind {
     /// Every kind, for tables and tests.
-    pub const ALL: [Self; 12] = [
+    pub const ALL: [Self; 13] = [
         Self::NotFound,
         Self::NotInstalled,
         Self::InvalidRequest,
@@ -51,6 +54,7 @@ impl ErrorKind {
         Self::Unmanaged,
         Self::Busy,
         Self::Cancelled,
+        Self::Unrecoverable,
         Self::Failed,
     ];
 }

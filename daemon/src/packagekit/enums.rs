@@ -124,6 +124,7 @@ pub mod error {
     pub const TRANSACTION_ERROR: u32 = 16;
     pub const TRANSACTION_CANCELLED: u32 = 17;
     pub const REPO_NOT_FOUND: u32 = 19;
+    pub const CANNOT_REMOVE_SYSTEM_PACKAGE: u32 = 20;
     pub const FAILED_INITIALIZATION: u32 = 22;
     pub const CANNOT_GET_LOCK: u32 = 26;
     pub const PACKAGE_CONFLICTS: u32 = 36;
@@ -146,6 +147,7 @@ pub mod error {
             ErrorKind::Unmanaged => FAILED_INITIALIZATION,
             ErrorKind::Busy => CANNOT_GET_LOCK,
             ErrorKind::Cancelled => TRANSACTION_CANCELLED,
+            ErrorKind::Unrecoverable => CANNOT_REMOVE_SYSTEM_PACKAGE,
             ErrorKind::Failed => TRANSACTION_ERROR,
         }
     }

@@ -130,6 +130,25 @@ impl Moss {
         })
     }
 
+    /// The entries state `id` gets when it is kept: `(file name, kernel version)` for every
+    /// kernel of its tree, whatever the boot configuration (the file name depends only on the
+    /// state, the kernel and the OS id of its tree).
+    pub(crate) async fn boot_entries_of(
+        &self,
+        id: u64,
+    ) -> Result<Vec<(String, String)>, EngineError> {
+        let tree = self.state_tree(id).await?;
+        let identity = Identity::of(&tree, &self.store);
+        let (kernels, _) = kernels(&tree, &self.store);
+        Ok(kernels
+            .iter()
+            .map(|kernel| {
+                let planned = entry(&identity, id, kernel, "");
+                (planned.file, kernel.version.clone())
+            })
+            .collect())
+    }
+
     /// The states that get entries: the active one, then the `keep` most recent others.
     async fn kept_states(&self, config: &BootConfig) -> Result<Vec<u64>, EngineError> {
         let active = self.active_state();

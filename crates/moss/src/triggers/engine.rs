@@ -148,6 +148,70 @@ impl Moss {
         Ok(system)
     }
 
+    /// Installer mode: the transaction triggers over the tree in `directory/usr`, then the
+    /// system triggers over `directory` (its `usr`, `etc` and `var`), each matching every path
+    /// of `tree`, in the same containers a transaction uses. A failing transaction trigger
+    /// fails the composition; a failing system trigger is a warning, as after a switch.
+    pub(crate) async fn run_triggers_in(
+        &self,
+        directory: &Path,
+        tree: &Vfs,
+    ) -> Result<Vec<TriggerRun>, EngineError> {
+        let usr = directory.join("usr");
+        let transaction = load(&usr, Scope::Transaction)?;
+        let system = load(&usr, Scope::System)?;
+        if transaction.is_empty() && system.is_empty() {
+            return Ok(Vec::new());
+        }
+        let all = absolute_paths(tree);
+        let isolation = self.installation.paths().trees().join("isolation");
+        fs::create_dir_all(&isolation).map_err(io_error("preparing the container", &isolation))?;
+        let transaction_plan = plan(
+            Scope::Transaction,
+            &transaction,
+            all.iter().map(String::as_str),
+            directory,
+            Environment::Chroot,
+        )?;
+        let mut runs = self
+            .run_triggers(
+                Scope::Transaction,
+                transaction_plan,
+                Some(Sandbox {
+                    root: isolation.clone(),
+                    binds: vec![(usr.clone(), "usr")],
+                    scratch: vec!["etc", "var", "run"],
+                }),
+            )
+            .await?;
+        let system_plan = plan(
+            Scope::System,
+            &system,
+            all.iter().map(String::as_str),
+            directory,
+            Environment::Chroot,
+        )?;
+        let mut binds = vec![(usr, "usr")];
+        for top in ["etc", "var"] {
+            let host = directory.join(top);
+            fs::create_dir_all(&host).map_err(io_error("preparing the target", &host))?;
+            binds.push((host, top));
+        }
+        runs.extend(
+            self.run_triggers(
+                Scope::System,
+                system_plan,
+                Some(Sandbox {
+                    root: isolation,
+                    binds,
+                    scratch: vec!["run"],
+                }),
+            )
+            .await?,
+        );
+        Ok(runs)
+    }
+
     /// Run every system trigger of the active state over all of its paths: remakes what
     /// `/etc` and `/var` need (users, groups, directories, defaults) without reinstalling.
     pub async fn regenerate_system(&self) -> Result<Vec<TriggerRun>, EngineError> {

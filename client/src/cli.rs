@@ -14,6 +14,10 @@ pub struct Cli {
     /// Answer yes to every question.
     #[arg(short = 'y', long = "yes-all", global = true)]
     pub yes: bool,
+    /// More log output on stderr (repeatable): -v info, -vv debug (the engine's timings of
+    /// each step), -vvv trace. In daemon mode the engine logs in mossd (the journal).
+    #[arg(short = 'v', long = "verbose", global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -255,7 +259,22 @@ pub enum ListCommand {
     /// Packages the repositories offer.
     Available(ListArguments),
     /// Installed packages that sync would change.
-    Sync(ListArguments),
+    Sync(ListSyncArguments),
+}
+
+/// `moss list sync`.
+#[derive(Debug, Args)]
+pub struct ListSyncArguments {
+    /// Plan as `sync --allow-downgrade` would (packages may move to older versions).
+    #[arg(long)]
+    pub allow_downgrade: bool,
+    /// Only the packages that move to a newer release or version (no downgrades, additions
+    /// or removals).
+    #[arg(long)]
+    pub upgrade_only: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
 }
 
 /// Options of every listing.
@@ -341,9 +360,10 @@ pub enum StateCommand {
     Export {
         /// The state id.
         id: Option<u64>,
-        /// Write it to this file instead of standard output.
-        #[arg(short, long, value_name = "PATH")]
-        output: Option<PathBuf>,
+        /// Write it to this file instead of standard output; `-o` alone writes
+        /// `system-model-HOST-fstxn-ID.kdl` in the current directory (as upstream).
+        #[arg(short, long, value_name = "PATH", num_args = 0..=1)]
+        output: Option<Option<PathBuf>>,
     },
     /// Check every state's tree and the store; `--fix` repairs what it can.
     Verify {

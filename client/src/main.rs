@@ -28,6 +28,7 @@ use crate::{
 
 fn main() -> ExitCode {
     let cli = Cli::parse_from(aliases::expand(std::env::args_os().collect()));
+    init_logging(cli.verbose);
     let result = match &cli.command {
         Command::Inspect(arguments) => inspect::run(arguments),
         Command::Extract(arguments) => extract::run(arguments),
@@ -62,6 +63,23 @@ fn main() -> ExitCode {
             ExitCode::from(exit::code_for(&error))
         }
     }
+}
+
+/// `-v`: without it no subscriber is installed, so the engine's events cost nothing and the
+/// output stays the progress bars and results. `-vv` opens debug only for our crates: the
+/// dependencies' debug events (each SQL statement, each D-Bus message) would drown them.
+fn init_logging(verbose: u8) {
+    let directives = match verbose {
+        0 => return,
+        1 => "info",
+        2 => "info,moss=debug,moss_client=debug,stone=debug",
+        _ => "trace",
+    };
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(tracing_subscriber::EnvFilter::new(directives))
+        .with_ansi(std::env::var_os("NO_COLOR").is_none())
+        .init();
 }
 
 /// `moss version [--full]`.

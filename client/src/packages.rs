@@ -92,15 +92,38 @@ pub async fn list(backend: &Backend<'_>, command: &ListCommand) -> anyhow::Resul
             print_listing(&listing(backend.available().await?), arguments.format)
         }
         ListCommand::Sync(arguments) => {
-            let plan = backend
+            let mut plan = backend
                 .plan(&Change::Sync {
                     update: false,
-                    allow_downgrade: false,
+                    allow_downgrade: arguments.allow_downgrade,
                 })
                 .await?;
+            if arguments.upgrade_only {
+                plan.add.clear();
+                plan.remove.clear();
+                plan.change
+                    .retain(|(old, new)| moves_up(&old.version, &new.version));
+            }
             print_plan(&plan, arguments.format)
         }
     }
+}
+
+/// Whether `version-release` `new` is newer than `old`: the release first (the recipe's
+/// counter, which orders builds), then the version text, as the resolver ranks candidates.
+fn moves_up(old: &str, new: &str) -> bool {
+    let split = |text: &str| match text.rsplit_once('-') {
+        Some((version, release)) => match release.parse::<u64>() {
+            Ok(release) => (version.to_owned(), release),
+            Err(_) => (text.to_owned(), 0),
+        },
+        None => (text.to_owned(), 0),
+    };
+    let ((old_version, old_release), (new_version, new_release)) = (split(old), split(new));
+    new_release
+        .cmp(&old_release)
+        .then_with(|| moss::resolve::compare_versions(&new_version, &old_version))
+        .is_gt()
 }
 
 pub(crate) fn print_plan(plan: &Plan, format: Format) -> anyhow::Result<()> {

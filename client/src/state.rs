@@ -1,6 +1,6 @@
 //! `moss state ...` and `moss cache prune`.
 
-use std::io::Write;
+use std::{io::Write, path::PathBuf};
 
 use moss::{queries::StateSummary, requests::Change, state_query::StateDetails};
 
@@ -40,18 +40,18 @@ pub async fn run(backend: &Backend<'_>, command: &StateCommand, yes: bool) -> an
         }
         StateCommand::Export { id, output } => {
             let text = backend.state_model(*id).await?;
-            return match output {
-                Some(path) => {
-                    std::fs::write(path, &text).map_err(|error| {
-                        anyhow::anyhow!(
-                            "Cannot write the system model to {}: {error}",
-                            path.display()
-                        )
-                    })?;
-                    eprintln_text(&format!("Wrote {}", path.display()))
-                }
-                None => Ok(stdout.write_all(text.as_bytes())?),
+            let path = match output {
+                None => return Ok(stdout.write_all(text.as_bytes())?),
+                Some(Some(path)) => path.clone(),
+                Some(None) => default_export_name(backend, *id).await?,
             };
+            std::fs::write(&path, &text).map_err(|error| {
+                anyhow::anyhow!(
+                    "Cannot write the system model to {}: {error}",
+                    path.display()
+                )
+            })?;
+            return eprintln_text(&format!("Wrote {}", path.display()));
         }
         StateCommand::Activate {
             id,
@@ -223,4 +223,29 @@ mod tests {
         assert_eq!(super::utc(0), "1970-01-01 00:00:00 UTC");
         assert_eq!(super::utc(1_795_807_898), "2026-11-27 19:31:38 UTC");
     }
+}
+
+/// Upstream's name for `state export -o` without a path: `system-model-HOST-fstxn-ID.kdl` in
+/// the current directory, ID being the exported state (the active one when none is named).
+async fn default_export_name(backend: &Backend<'_>, id: Option<u64>) -> anyhow::Result<PathBuf> {
+    let id = match id {
+        Some(id) => id,
+        None => backend
+            .states()
+            .await?
+            .into_iter()
+            .find(|state| state.active)
+            .map(|state| state.id)
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "No active state to name the export after: name a state (`moss state export ID -o`) or a file (`-o PATH`)"
+                )
+            })?,
+    };
+    let host = nix::unistd::gethostname()
+        .map_err(|error| anyhow::anyhow!("Cannot read the host name for the export's file name: {error}; name the file with `-o PATH`"))?;
+    Ok(PathBuf::from(format!(
+        "system-model-{}-fstxn-{id}.kdl",
+        host.to_string_lossy()
+    )))
 }

@@ -120,3 +120,65 @@ fn state_ranges_prune_newer_and_activate_without_triggers_or_boot() {
     ok(&root, &["state", "remove", "1-1", "-y"]);
     assert_eq!(state_ids(&root), [2]);
 }
+
+#[test]
+fn verbose_shows_the_engines_log_on_stderr() {
+    let work = tempfile::tempdir().unwrap();
+    let root = root_with_states(work.path());
+    // Without -v no subscriber runs: stderr has progress and results only.
+    let quiet = moss(&root, &["install", "-y", "pineapple"]);
+    assert!(quiet.status.success());
+    let quiet = String::from_utf8_lossy(&quiet.stderr);
+    assert!(!quiet.contains("DEBUG"), "{quiet}");
+    ok(&root, &["remove", "-y", "pineapple"]);
+    // -vv: the engine's debug events of the transaction (composition, blit, switch).
+    let verbose = moss(&root, &["-vv", "install", "-y", "pineapple"]);
+    assert!(verbose.status.success(), "{verbose:?}");
+    let verbose = String::from_utf8_lossy(&verbose.stderr);
+    for event in ["composed", "blitted", "switched"] {
+        assert!(
+            verbose.contains("DEBUG") && verbose.contains(event),
+            "no `{event}` debug event with -vv:\n{verbose}"
+        );
+    }
+    // -v (info) leaves debug events out; `--verbose` after the subcommand is global too.
+    let info = moss(&root, &["remove", "-y", "pineapple", "--verbose"]);
+    assert!(info.status.success(), "{info:?}");
+    assert!(!String::from_utf8_lossy(&info.stderr).contains("DEBUG"));
+}
+
+#[test]
+fn state_export_without_a_path_uses_upstreams_file_name() {
+    let work = tempfile::tempdir().unwrap();
+    let root = root_with_states(work.path());
+    let host = fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let host = host.trim();
+    let here = work.path().join("here");
+    fs::create_dir_all(&here).unwrap();
+    let export = |arguments: &[&str]| {
+        let output = Command::new(env!("CARGO_BIN_EXE_moss"))
+            .arg("-D")
+            .arg(&root)
+            .args(arguments)
+            .current_dir(&here)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{output:?}");
+    };
+    // The active state (4) by default; a named state names the file.
+    export(&["state", "export", "-o"]);
+    let active = here.join(format!("system-model-{host}-fstxn-4.kdl"));
+    assert_eq!(
+        fs::read_to_string(&active).unwrap(),
+        ok(&root, &["state", "export"])
+    );
+    export(&["state", "export", "3", "-o"]);
+    let third = fs::read_to_string(here.join(format!("system-model-{host}-fstxn-3.kdl"))).unwrap();
+    assert_eq!(third, ok(&root, &["state", "export", "3"]));
+    assert!(third.contains("bash-completion"), "{third}");
+    // An explicit path still wins.
+    let named = work.path().join("model.kdl");
+    export(&["state", "export", "-o", named.to_str().unwrap()]);
+    assert!(named.is_file());
+}

@@ -53,6 +53,8 @@
 mod order;
 mod provider;
 
+pub use order::compare_versions;
+
 use std::fmt;
 
 use resolvo::{ConditionalRequirement, Problem, Solver, UnsolvableOrCancelled};

@@ -60,7 +60,7 @@ fn trim_zeros(digits: &[u8]) -> &[u8] {
 /// leading zeros) and are newer than letter runs; letter runs compare as text; with equal
 /// segments, the text with segments left over is newer. `1.10` > `1.9`, `2.0a` > `2.0`,
 /// `1.0` > `1.a`.
-pub(super) fn compare_versions(a: &str, b: &str) -> Ordering {
+pub fn compare_versions(a: &str, b: &str) -> Ordering {
     let separator = |c: &u8| !c.is_ascii_alphanumeric();
     let (mut a, mut b) = (a.as_bytes(), b.as_bytes());
     loop {

@@ -8,6 +8,7 @@
 
 pub mod analysis;
 pub mod build;
+pub mod cache;
 pub mod chroot;
 pub mod collect;
 pub mod compress;
@@ -19,6 +20,7 @@ pub mod phases;
 pub mod profile;
 pub mod recipe;
 pub mod recipe_check;
+pub mod recipe_edit;
 pub mod root;
 pub mod root_daemon;
 pub mod script;

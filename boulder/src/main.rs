@@ -18,9 +18,13 @@ use boulder::{
 };
 use clap::{Parser, Subcommand, ValueEnum};
 
+mod cache_command;
 mod profile_command;
+mod recipe_command;
 
+use cache_command::{CacheCommand, cache_command};
 use profile_command::{ProfileCommand, profile_command};
+use recipe_command::{RecipeCommand, recipe_command};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -37,6 +41,9 @@ struct Cli {
     /// $XDG_CONFIG_HOME/boulder otherwise).
     #[arg(long, global = true, value_name = "DIR")]
     config_dir: Option<PathBuf>,
+    /// Answer yes to every question (`recipe update` asks before writing).
+    #[arg(short = 'y', long = "yes-all", global = true)]
+    yes: bool,
     #[command(subcommand)]
     command: Commands,
 }
@@ -64,6 +71,11 @@ enum Commands {
     /// Manage build profiles: named sets of repositories for build roots (`build --profile`).
     #[command(subcommand)]
     Profile(ProfileCommand),
+    /// Show the size of the build cache or clean it.
+    #[command(subcommand)]
+    Cache(CacheCommand),
+    /// Print the version.
+    Version,
     /// Write a `stone.index` for the `.stone` files in a directory.
     Index {
         /// Directory with `.stone` files.
@@ -125,42 +137,15 @@ struct BuildArgs {
     /// Print every line the phases write (otherwise only the last lines of a failing step).
     #[arg(short, long)]
     verbose: bool,
+    /// Build at the caller's priority. By default, as upstream, the build runs at the lowest
+    /// priority (nice 19, inherited by every phase) so the machine stays usable.
+    #[arg(long)]
+    normal_priority: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub(crate) enum Format {
     Json,
-}
-
-#[derive(Debug, Subcommand)]
-enum RecipeCommand {
-    /// Parse recipes and report warnings and errors.
-    Check {
-        /// Recipe files or directories.
-        #[arg(required = true)]
-        files: Vec<PathBuf>,
-    },
-    /// Print the parsed recipe.
-    Parse {
-        /// Output format.
-        #[arg(long, value_enum, default_value = "json")]
-        format: Format,
-        /// The recipe.
-        file: PathBuf,
-    },
-    /// Draft a recipe from a source archive (URL or local file).
-    New {
-        /// URL or path of the archive.
-        source: String,
-        /// Directory for the new `stone.yaml` (default: print it).
-        #[arg(short, long)]
-        output: Option<PathBuf>,
-    },
-    /// List the actions and definitions, or show one.
-    Macros {
-        /// An action or definition name.
-        name: Option<String>,
-    },
 }
 
 fn main() -> ExitCode {
@@ -207,6 +192,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let config_dir = cli.config_dir.clone().unwrap_or_else(default_config_dir);
     match &cli.command {
         Commands::Profile(command) => return profile_command(command, &config_dir),
+        Commands::Cache(command) => return cache_command(command),
+        Commands::Version => {
+            writeln!(std::io::stdout(), "boulder {}", env!("CARGO_PKG_VERSION"))?;
+            return Ok(ExitCode::SUCCESS);
+        }
         Commands::Chroot {
             recipe,
             cache_dir,
@@ -222,8 +212,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let macros = macros(cli.data_dir.as_deref())?;
     match cli.command {
         Commands::Build(args) => build_command(args, macros, &config_dir),
-        Commands::Profile(_) | Commands::Chroot { .. } => Ok(ExitCode::SUCCESS),
-        Commands::Recipe(command) => recipe_command(command, &macros),
+        Commands::Profile(_) | Commands::Chroot { .. } | Commands::Cache(_) | Commands::Version => {
+            Ok(ExitCode::SUCCESS)
+        }
+        Commands::Recipe(command) => recipe_command(command, &macros, cli.yes),
         Commands::Generate(_) => Ok(ExitCode::SUCCESS),
         Commands::Index { dir } => {
             let summary = moss::repository::index::write_index(&dir, &dir)
@@ -234,112 +226,6 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 summary.packages.len(),
                 summary.path.display()
             );
-            Ok(ExitCode::SUCCESS)
-        }
-    }
-}
-
-fn print_warnings(path: &Path, warnings: &[Warning]) {
-    let mut stderr = std::io::stderr();
-    for warning in warnings {
-        let _ = writeln!(stderr, "{}:{warning}: warning", path.display());
-    }
-}
-
-fn recipe_command(command: RecipeCommand, macros: &Macros) -> anyhow::Result<ExitCode> {
-    let mut stdout = std::io::stdout();
-    match command {
-        RecipeCommand::Check { files } => {
-            let mut failed = 0;
-            for file in &files {
-                match Recipe::load(file) {
-                    Ok(loaded) => {
-                        print_warnings(&loaded.path, &loaded.warnings);
-                        if let Err(error) = boulder::recipe_check::check(&loaded.recipe, macros) {
-                            failed += 1;
-                            let _ =
-                                writeln!(std::io::stderr(), "{}: {error}", loaded.path.display());
-                        }
-                    }
-                    Err(error) => {
-                        failed += 1;
-                        let _ = writeln!(std::io::stderr(), "{error}");
-                    }
-                }
-            }
-            writeln!(
-                stdout,
-                "{} recipes checked, {failed} with errors",
-                files.len()
-            )?;
-            Ok(if failed == 0 {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            })
-        }
-        RecipeCommand::Parse {
-            format: Format::Json,
-            file,
-        } => {
-            let loaded = Recipe::load(&file)?;
-            print_warnings(&loaded.path, &loaded.warnings);
-            serde_json::to_writer_pretty(&mut stdout, &loaded.recipe)?;
-            writeln!(stdout)?;
-            Ok(ExitCode::SUCCESS)
-        }
-        RecipeCommand::New { source, output } => {
-            let cache = default_cache_dir().join("upstreams");
-            let draft = boulder::draft::draft(&source, &cache)?;
-            match output {
-                Some(dir) => {
-                    std::fs::create_dir_all(&dir)?;
-                    let path = dir.join("stone.yaml");
-                    if path.exists() {
-                        bail!("{} exists; not overwriting it", path.display());
-                    }
-                    std::fs::write(&path, &draft.text)?;
-                    let _ = writeln!(
-                        std::io::stderr(),
-                        "wrote {} ({} build system)",
-                        path.display(),
-                        draft.system
-                    );
-                }
-                None => write!(stdout, "{}", draft.text)?,
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        RecipeCommand::Macros { name } => {
-            let env = boulder::script::ScriptEnv::new(macros, build::HOST_ARCH)?;
-            match name {
-                None => {
-                    let mut actions: Vec<_> = env.actions().iter().collect();
-                    actions.sort_by_key(|(name, _)| name.as_str());
-                    for (name, action) in actions {
-                        writeln!(stdout, "%{name:<28} {}", action.description)?;
-                    }
-                    let mut definitions: Vec<_> = env.definitions().keys().collect();
-                    definitions.sort();
-                    for name in definitions {
-                        writeln!(stdout, "%({name})")?;
-                    }
-                }
-                Some(name) => {
-                    let name = name.trim_start_matches('%').trim_matches(['(', ')']);
-                    if let Some(action) = env.actions().get(name) {
-                        writeln!(stdout, "%{name}: {}\n", action.description)?;
-                        if let Some(example) = &action.example {
-                            writeln!(stdout, "example: {example}\n")?;
-                        }
-                        writeln!(stdout, "{}", action.command.trim())?;
-                    } else if let Some(value) = env.definitions().get(name) {
-                        writeln!(stdout, "%({name}) = {value}")?;
-                    } else {
-                        bail!("no action or definition named `{name}`");
-                    }
-                }
-            }
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -410,6 +296,14 @@ impl Progress for Terminal {
     }
 }
 
+/// Nice 19, the lowest priority. (Upstream also switches to SCHED_BATCH; that needs
+/// `sched_setscheduler`, which no safe wrapper offers and this workspace denies `unsafe`.)
+fn lower_priority() -> anyhow::Result<()> {
+    rustix::process::setpriority_process(None, 19).map_err(|error| {
+        anyhow::anyhow!("lowering the build's priority to nice 19: {error} (--normal-priority keeps the caller's)")
+    })
+}
+
 fn build_command(args: BuildArgs, macros: Macros, config_dir: &Path) -> anyhow::Result<ExitCode> {
     if let Some(manifest) = &args.verify
         && manifest
@@ -420,6 +314,11 @@ fn build_command(args: BuildArgs, macros: Macros, config_dir: &Path) -> anyhow::
             "--verify takes the binary manifest (manifest.ARCH.bin), not {}",
             manifest.display()
         );
+    }
+    if !args.normal_priority {
+        // Before any thread starts: Linux keeps the nice value per thread, and threads and
+        // child processes inherit it from their creator.
+        lower_priority()?;
     }
     let root: Box<dyn BuildRoot> = if args.host_root {
         let loaded = Recipe::load(&args.recipe)?;

@@ -216,15 +216,6 @@ fn utc(seconds: i64) -> String {
     )
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn utc_renders_civil_time() {
-        assert_eq!(super::utc(0), "1970-01-01 00:00:00 UTC");
-        assert_eq!(super::utc(1_795_807_898), "2026-11-27 19:31:38 UTC");
-    }
-}
-
 /// Upstream's name for `state export -o` without a path: `system-model-HOST-fstxn-ID.kdl` in
 /// the current directory, ID being the exported state (the active one when none is named).
 async fn default_export_name(backend: &Backend<'_>, id: Option<u64>) -> anyhow::Result<PathBuf> {
@@ -248,4 +239,13 @@ async fn default_export_name(backend: &Backend<'_>, id: Option<u64>) -> anyhow::
         "system-model-{}-fstxn-{id}.kdl",
         host.to_string_lossy()
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn utc_renders_civil_time() {
+        assert_eq!(super::utc(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(super::utc(1_795_807_898), "2026-11-27 19:31:38 UTC");
+    }
 }

@@ -7,7 +7,9 @@ a headless X display; the system bus is the test's private one (DBUS_SYSTEM_BUS_
 
 Scenarios: `admin` (check for updates, update, compare a state, roll back, visit every page),
 `refused` (an update polkit refuses), `follow` (a transaction started elsewhere is running when
-the window opens), `cancel` (the window cancels it) and `idle` (mossd exits when idle under the open window, and comes back). Prints `key: value` lines the Rust test asserts on; exits
+the window opens), `cancel` (the window cancels it), `idle` (mossd exits when idle under the
+open window, and comes back), `settings` (change the update policy and the states to keep) and
+`settings-refused` (the same changes, refused: the page shows the daemon's values again). Prints `key: value` lines the Rust test asserts on; exits
 non-zero with a message when a step fails.
 """
 import os
@@ -272,6 +274,104 @@ def idle():
     say("after-activation", name(done))
 
 
+def dump(app):
+    """The showing controls with their roles, for a failure message."""
+    return "; ".join(
+        f"{role(node)}={name(node)!r}" for node in walk(app) if showing(node) and name(node)
+    )[:3000]
+
+
+def choose_policy(app, choice):
+    """Pick an entry of the "Update policy" combo row as a keyboard user would: Tab until the
+    row has the focus (GTK 4.8 offers no AT-SPI action or focus grab for it), Return opens its
+    popover, the arrow keys move to the choice, Return picks it."""
+    row = wait(lambda: find(app, ("combo box",), "Update policy"), "the update policy row")
+    for _ in range(40):
+        if row.getState().contains(pyatspi.STATE_FOCUSED):
+            break
+        pyatspi.Registry.generateKeyboardEvent(23, None, pyatspi.KEY_PRESSRELEASE)  # Tab
+        time.sleep(0.15)
+    else:
+        fail("Tab never reached the update policy row")
+    pyatspi.Registry.generateKeyboardEvent(36, None, pyatspi.KEY_PRESSRELEASE)  # Return
+
+    def choice_list():
+        for node in walk(app):
+            # The popover's list itself (four items), not a container holding it.
+            if role(node) in ("list", "list box", "tree table") and showing(node) \
+                    and node.childCount >= 4:
+                for index in range(node.childCount):
+                    child = node.getChildAtIndex(index)
+                    if any(name(part) == choice for part in walk(child)):
+                        return node, index
+        return None
+
+    found = wait(choice_list, f"the choice {choice!r}", 10)
+    if not found:
+        fail(dump(app))
+    listing, index = found
+    # Selecting through AT-SPI changes the popover list's own selection, not the row's: move
+    # the focus with the arrow keys to the choice (reading which item has it) and press Return.
+
+    def focused():
+        for position in range(listing.childCount):
+            item = listing.getChildAtIndex(position)
+            if any(part.getState().contains(pyatspi.STATE_FOCUSED) for part in walk(item)):
+                return position
+        return None
+
+    for _ in range(12):
+        time.sleep(0.3)
+        at = focused()
+        say("policy-focus", at)
+        if at == index:
+            break
+        key = 0xFF52 if at is not None and at > index else 0xFF54  # the keysyms Up, Down
+        pyatspi.Registry.generateKeyboardEvent(key, None, pyatspi.KEY_SYM)
+    else:
+        fail(f"the arrow keys never reached {choice!r}")
+    pyatspi.Registry.generateKeyboardEvent(0xFF0D, None, pyatspi.KEY_SYM)  # Return
+    say("chose", choice)
+
+
+def set_keep_states(app, count):
+    spin = wait(lambda: find(app, ("spin button",), "States to keep"), "the states to keep")
+    spin.queryValue().currentValue = float(count)
+    say("keep-states-set", count)
+
+
+def settings():
+    button(APP, "Check for Updates")
+    page(APP, "Settings")
+    label(APP, "Update policy", exact=True)
+    set_keep_states(APP, 2)
+    caption = label(APP, "beyond the newest 2", timeout=30)
+    say("keep-states", name(caption))
+    choose_policy(APP, "Download updates")
+    toast = label(APP, "Background updates: Download updates", timeout=30)
+    say("policy", name(toast))
+    time.sleep(1)
+    shot("settings-keep-states")
+
+
+def settings_refused():
+    button(APP, "Check for Updates")
+    page(APP, "Settings")
+    label(APP, "Update policy", exact=True)
+    set_keep_states(APP, 4)
+    label(APP, "Changing the states to keep", exact=True, timeout=60)
+    refusal = label(APP, "Not allowed", timeout=10)
+    say("keep-states-refusal", name(refusal))
+    caption = label(APP, "Every state is kept", timeout=30)
+    say("keep-states", name(caption))
+    choose_policy(APP, "Install updates automatically")
+    label(APP, "Changing background updates", exact=True, timeout=60)
+    refusal = label(APP, "Not allowed", timeout=10)
+    say("policy-refusal", name(refusal))
+    time.sleep(1)
+    shot("settings-refused")
+
+
 def main():
     global APP
     os.makedirs(SHOTS, exist_ok=True)
@@ -281,7 +381,8 @@ def main():
     try:
         APP = find_app()
         {"admin": admin, "refused": refused, "follow": follow, "idle": idle,
-         "cancel": cancel}[SCENARIO]()
+         "cancel": cancel, "settings": settings,
+         "settings-refused": settings_refused}[SCENARIO]()
         say("elapsed", f"{time.time() - started:.1f} s")
     finally:
         gui.terminate()

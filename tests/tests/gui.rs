@@ -11,8 +11,8 @@ use std::{
 };
 
 use moss_tests::{
-    bus::{TestBus, Who, binaries, example_repository, project_dir, wait_for},
-    daemon_support::{Setup, call, moss_ok, object_path, property, snapshot, text},
+    bus::{Mossd, TestBus, Who, binaries, example_repository, project_dir, wait_for},
+    daemon_support::{MANAGER, Setup, call, moss_ok, object_path, property, snapshot, text},
     display::{Display, values},
 };
 
@@ -233,4 +233,103 @@ fn cancel_in_the_window_stops_a_transaction_before_the_swap_and_changes_nothing(
     );
     assert!(property(bus, &path, "Status").contains("cancelled"));
     assert_eq!(snapshot(bus, setup.root.path()), before);
+}
+
+/// A bus, polkitd and mossd reading its own configuration file (not the machine's
+/// /etc/moss/mossd.kdl), with the example repository and `bash-completion` installed (state 1).
+struct ConfiguredSetup {
+    bus: TestBus,
+    root: tempfile::TempDir,
+    config: PathBuf,
+    _mossd: Mossd,
+}
+
+impl ConfiguredSetup {
+    fn new() -> Self {
+        let bus = TestBus::start();
+        let root = tempfile::tempdir().unwrap();
+        let config = bus.directory().join("mossd.kdl");
+        std::fs::write(&config, "// the test's settings\nupdate-policy \"check\"\n").unwrap();
+        let arguments = ["--config", config.to_str().unwrap(), "--idle-exit", "0"];
+        let mossd = Mossd::start_with(&bus, root.path(), &[], &arguments);
+        let repository = example_repository(bus.directory());
+        let index = format!("file://{}", repository.display());
+        moss_ok(
+            &bus,
+            Who::Root,
+            &["repo", "add", "examples", &index, "--unsigned"],
+        );
+        moss_ok(&bus, Who::Root, &["install", "-y", "bash-completion"]);
+        Self {
+            bus,
+            root,
+            config,
+            _mossd: mossd,
+        }
+    }
+
+    fn manager_property(&self, name: &str) -> String {
+        let mut command = self.bus.busctl(Who::Nobody);
+        command.arg("get-property").args(MANAGER).arg(name);
+        String::from_utf8_lossy(&command.output().unwrap().stdout)
+            .trim()
+            .to_owned()
+    }
+}
+
+#[test]
+fn settings_change_the_update_policy_and_the_states_to_keep_in_mossd() {
+    let setup = ConfiguredSetup::new();
+    let display = Display::start();
+    let output = display.drive(&setup.bus, Who::Root, "settings", &screenshots("settings"));
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(output.status.success(), "driver failed: {}", text(&output));
+    assert_eq!(
+        values(&stdout, "keep-states"),
+        ["After each change, older states beyond the newest 2 are removed"],
+        "{stdout}"
+    );
+    // The daemon has both, and wrote both to its file beside the line it had.
+    assert_eq!(setup.manager_property("KeepStates"), "u 2");
+    assert_eq!(setup.manager_property("UpdatePolicy"), "s \"download\"");
+    let written = std::fs::read_to_string(&setup.config).unwrap();
+    assert!(written.contains("keep-states 2"), "{written}");
+    assert!(written.contains("update-policy \"download\""), "{written}");
+    assert!(written.starts_with("// the test's settings\n"), "{written}");
+    let file = screenshots("settings").join("settings-keep-states.png");
+    assert!(std::fs::metadata(&file).is_ok_and(|meta| meta.len() > 10_000));
+}
+
+#[test]
+fn settings_refused_for_nobody_change_nothing_and_show_the_daemon_values_again() {
+    let setup = ConfiguredSetup::new();
+    let before = std::fs::read_to_string(&setup.config).unwrap();
+    let display = Display::start();
+    let output = display.drive(
+        &setup.bus,
+        Who::Nobody,
+        "settings-refused",
+        &screenshots("settings-refused"),
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(output.status.success(), "driver failed: {}", text(&output));
+    assert_eq!(
+        values(&stdout, "keep-states-refusal"),
+        ["Not allowed — nothing was changed"],
+        "{stdout}"
+    );
+    assert_eq!(
+        values(&stdout, "keep-states"),
+        ["Every state is kept"],
+        "{stdout}"
+    );
+    assert_eq!(
+        values(&stdout, "policy-refusal"),
+        ["Not allowed — nothing was changed"],
+        "{stdout}"
+    );
+    assert_eq!(setup.manager_property("KeepStates"), "u 0");
+    assert_eq!(setup.manager_property("UpdatePolicy"), "s \"check\"");
+    assert_eq!(std::fs::read_to_string(&setup.config).unwrap(), before);
+    assert_eq!(state_id(setup.root.path()), "1");
 }

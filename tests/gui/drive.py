@@ -282,24 +282,29 @@ def dump(app):
 
 
 def choose_policy(app, choice):
-    """Pick an entry of the "Update policy" combo row as a keyboard user would: Tab until the
-    row has the focus (GTK 4.8 offers no AT-SPI action or focus grab for it), Return opens its
-    popover, the arrow keys move to the choice, Return picks it."""
-    row = wait(lambda: find(app, ("combo box",), "Update policy"), "the update policy row")
+    choose(app, "Update policy", choice, 4)
+
+
+def choose(app, control, choice, choices):
+    """Pick an entry of a combo row or drop-down as a keyboard user would: Tab until it has the
+    focus (GTK 4.8 offers no AT-SPI action or focus grab for it), Return opens its popover, the
+    arrow keys move to the choice, Return picks it."""
+    row = wait(lambda: find(app, ("combo box",), control), f"the {control!r} control")
     for _ in range(40):
-        if row.getState().contains(pyatspi.STATE_FOCUSED):
+        # A drop-down's focus is on the button inside it.
+        if any(part.getState().contains(pyatspi.STATE_FOCUSED) for part in walk(row)):
             break
         pyatspi.Registry.generateKeyboardEvent(23, None, pyatspi.KEY_PRESSRELEASE)  # Tab
         time.sleep(0.15)
     else:
-        fail("Tab never reached the update policy row")
+        fail(f"Tab never reached {control!r}")
     pyatspi.Registry.generateKeyboardEvent(36, None, pyatspi.KEY_PRESSRELEASE)  # Return
 
     def choice_list():
         for node in walk(app):
-            # The popover's list itself (four items), not a container holding it.
+            # The popover's list itself (one item a choice), not a container holding it.
             if role(node) in ("list", "list box", "tree table") and showing(node) \
-                    and node.childCount >= 4:
+                    and node.childCount == choices:
                 for index in range(node.childCount):
                     child = node.getChildAtIndex(index)
                     if any(name(part) == choice for part in walk(child)):
@@ -372,6 +377,109 @@ def settings_refused():
     shot("settings-refused")
 
 
+def headline(app, text, timeout=120):
+    """Wait for the activity panel's outcome containing text (the daemon's message, which names
+    the new state, so that an earlier "Done" is not taken for this one)."""
+    found = label(app, text, timeout=timeout)
+    say("outcome", name(found))
+    return found
+
+
+def select_row(app, list_name, text):
+    """Select the row of a list view (by its accessible name) that shows text."""
+    listing = wait(lambda: find(app, ("list",), list_name), f"the list {list_name!r}")
+
+    def position():
+        for index in range(listing.childCount):
+            if any(name(part) == text for part in walk(listing.getChildAtIndex(index))):
+                return index + 1
+        return None
+
+    index = wait(position, f"{text!r} in {list_name!r}", 30) - 1
+    listing.querySelection().selectChild(index)
+
+
+def dialog_button(app, text):
+    """A button of the newest top-level window (a confirmation dialog), where the page behind
+    it may have a button of the same name."""
+    def newest():
+        for index in reversed(range(app.childCount)):
+            window = app.getChildAtIndex(index)
+            found = find(window, ("push button",), text)
+            if found is not None:
+                return found
+        return None
+
+    return wait(newest, f"the dialog's {text!r}")
+
+
+def packages():
+    button(APP, "Check for Updates")
+    page(APP, "Packages")
+    select_row(APP, "Packages", "bash-completion")
+    label(APP, "Programmable completion functions for bash", exact=True)
+    press(APP, "Remove")
+    headline(APP, "State 2 is active")
+    say("removed", "bash-completion")
+    choose(APP, "Which packages", "Available", 2)
+    select_row(APP, "Packages", "pineapple")
+    press(APP, "Install")
+    headline(APP, "State 3 is active")
+    say("installed", "pineapple")
+    shot("packages-installed")
+
+
+def health():
+    button(APP, "Check for Updates")
+    page(APP, "Health")
+    press(APP, "Verify")
+    label(APP, "share/bash-completion", timeout=120)
+    say("problem", " | ".join(t for t in labels(APP) if "bash-completion" in t or "issing" in t))
+    shot("health-problem")
+    press(APP, "Repair")
+    headline(APP, "Repaired")
+    press(APP, "Verify")
+    fixed = label(APP, "No problems found", timeout=120)
+    say("after-repair", name(fixed))
+
+
+def repositories():
+    button(APP, "Check for Updates")
+    page(APP, "Repositories")
+    switch = wait(lambda: find(APP, ("switch", "toggle button", "check box"), "Enable examples"),
+                  "the examples switch")
+    switch.queryAction().doAction(0)
+    headline(APP, "disabled", timeout=60)
+    listed = subprocess.run(
+        ["busctl", "--system", "call", "com.serpentos.Moss1", "/com/serpentos/Moss1",
+         "com.serpentos.Moss1", "ListRepositories"], capture_output=True, text=True)
+    say("while-disabled", " ".join(listed.stdout.split()))
+    switch = wait(lambda: find(APP, ("switch", "toggle button", "check box"), "Enable examples"),
+                  "the examples switch again")
+    switch.queryAction().doAction(0)
+    headline(APP, "enabled", timeout=60)
+
+
+def prune():
+    button(APP, "Check for Updates")
+    page(APP, "States")
+    press(APP, "Prune…")
+    keep = wait(lambda: find(APP, ("spin button",), "Number of states to keep"),
+                "the number of states to keep")
+    keep.queryValue().currentValue = 1.0
+    dialog_button(APP, "Prune").queryAction().doAction(0)
+    headline(APP, "emoved", timeout=60)
+    say("pruned", "yes")
+    wait(lambda: find(APP, ("push button",), "Show state 2"), "state 2 listed", 30)
+    press(APP, "Show state 2")
+    press(APP, "Remove")
+    time.sleep(0.5)
+    dialog_button(APP, "Remove").queryAction().doAction(0)
+    wait(lambda: find(APP, ("push button",), "Show state 2") is None, "state 2 to go", 60)
+    say("removed-state", "2")
+    shot("states-pruned")
+
+
 def main():
     global APP
     os.makedirs(SHOTS, exist_ok=True)
@@ -382,7 +490,8 @@ def main():
         APP = find_app()
         {"admin": admin, "refused": refused, "follow": follow, "idle": idle,
          "cancel": cancel, "settings": settings,
-         "settings-refused": settings_refused}[SCENARIO]()
+         "settings-refused": settings_refused, "packages": packages, "health": health,
+         "repositories": repositories, "prune": prune}[SCENARIO]()
         say("elapsed", f"{time.time() - started:.1f} s")
     finally:
         gui.terminate()

@@ -333,3 +333,34 @@ fn settings_refused_for_nobody_change_nothing_and_show_the_daemon_values_again()
     assert_eq!(std::fs::read_to_string(&setup.config).unwrap(), before);
     assert_eq!(state_id(setup.root.path()), "1");
 }
+
+fn installed(setup: &ConfiguredSetup) -> String {
+    moss_ok(&setup.bus, Who::Root, &["list", "installed"])
+}
+
+fn drive_ok(setup: &ConfiguredSetup, scenario: &str) -> String {
+    let display = Display::start();
+    let output = display.drive(&setup.bus, Who::Root, scenario, &screenshots(scenario));
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(output.status.success(), "driver failed: {}", text(&output));
+    stdout
+}
+
+#[test]
+fn the_packages_page_removes_and_installs_packages_in_the_root() {
+    let setup = ConfiguredSetup::new();
+    let completion = setup.root.path().join("usr/share/bash-completion");
+    assert!(completion.exists());
+    let stdout = drive_ok(&setup, "packages");
+    assert_eq!(values(&stdout, "removed"), ["bash-completion"], "{stdout}");
+    assert_eq!(values(&stdout, "installed"), ["pineapple"], "{stdout}");
+    // Remove made state 2 without bash-completion, install state 3 with pineapple.
+    assert_eq!(state_id(setup.root.path()), "3");
+    let now = installed(&setup);
+    assert!(!now.contains("bash-completion"), "{now}");
+    assert!(now.contains("pineapple"), "{now}");
+    assert!(
+        !completion.exists(),
+        "bash-completion's files are still in the root"
+    );
+}

@@ -469,14 +469,14 @@ def prune():
     keep.queryValue().currentValue = 1.0
     dialog_button(APP, "Prune").queryAction().doAction(0)
     headline(APP, "emoved", timeout=60)
+    wait(lambda: find(APP, ("push button",), "Show state 1") is None, "state 1 to go", 60)
     say("pruned", "yes")
-    wait(lambda: find(APP, ("push button",), "Show state 2"), "state 2 listed", 30)
-    press(APP, "Show state 2")
+    press(APP, "Show state 3")
     press(APP, "Remove")
     time.sleep(0.5)
     dialog_button(APP, "Remove").queryAction().doAction(0)
-    wait(lambda: find(APP, ("push button",), "Show state 2") is None, "state 2 to go", 60)
-    say("removed-state", "2")
+    wait(lambda: find(APP, ("push button",), "Show state 3") is None, "state 3 to go", 60)
+    say("removed-state", "3")
     shot("states-pruned")
 
 

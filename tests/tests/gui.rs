@@ -364,3 +364,94 @@ fn the_packages_page_removes_and_installs_packages_in_the_root() {
         "bash-completion's files are still in the root"
     );
 }
+
+/// The first regular file below `directory`.
+fn first_file(directory: &Path) -> PathBuf {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(directory)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    entries.sort();
+    entries
+        .iter()
+        .find(|path| path.is_file())
+        .cloned()
+        .or_else(|| {
+            entries
+                .iter()
+                .filter(|path| path.is_dir())
+                .map(|path| first_file(path))
+                .next()
+        })
+        .unwrap_or_else(|| panic!("no file below {}", directory.display()))
+}
+
+#[test]
+fn health_names_a_file_broken_in_the_root_and_repair_puts_it_back() {
+    let setup = ConfiguredSetup::new();
+    let broken = first_file(&setup.root.path().join("usr/share/bash-completion"));
+    let contents = std::fs::read(&broken).unwrap();
+    std::fs::remove_file(&broken).unwrap();
+    let stdout = drive_ok(&setup, "health");
+    let relative = broken.strip_prefix(setup.root.path().join("usr")).unwrap();
+    let problem = values(&stdout, "problem").join(" ");
+    assert!(
+        problem.contains(&relative.display().to_string()),
+        "{relative:?} not named: {stdout}"
+    );
+    assert!(
+        values(&stdout, "outcome")[0].starts_with("Done: Repaired"),
+        "{stdout}"
+    );
+    assert!(
+        values(&stdout, "after-repair")[0].starts_with("No problems found"),
+        "{stdout}"
+    );
+    assert_eq!(std::fs::read(&broken).unwrap(), contents);
+}
+
+#[test]
+fn a_repository_is_disabled_and_enabled_again_from_its_switch() {
+    let setup = ConfiguredSetup::new();
+    let stdout = drive_ok(&setup, "repositories");
+    let outcomes = values(&stdout, "outcome");
+    assert_eq!(
+        outcomes,
+        ["Done: examples disabled", "Done: examples enabled"],
+        "{stdout}"
+    );
+    // While disabled mossd listed it as inactive: the repository's `active` flag is false.
+    let while_disabled = values(&stdout, "while-disabled").join(" ");
+    assert!(while_disabled.contains("\"examples\""), "{stdout}");
+    assert!(while_disabled.contains("false"), "{stdout}");
+    let listed = moss_ok(&setup.bus, Who::Root, &["repo", "list", "--format", "json"]);
+    let repositories: serde_json::Value = serde_json::from_str(&listed).unwrap();
+    assert_eq!(repositories[0]["active"], true, "{listed}");
+}
+
+#[test]
+fn the_states_page_prunes_old_states_and_removes_one() {
+    let setup = ConfiguredSetup::new();
+    // States 1 to 4: bash-completion, + pineapple, - pineapple, + italian-pizza.
+    moss_ok(&setup.bus, Who::Root, &["install", "-y", "pineapple"]);
+    moss_ok(&setup.bus, Who::Root, &["remove", "-y", "pineapple"]);
+    moss_ok(&setup.bus, Who::Root, &["install", "-y", "italian-pizza"]);
+    let stdout = drive_ok(&setup, "prune");
+    assert_eq!(values(&stdout, "pruned"), ["yes"], "{stdout}");
+    assert_eq!(values(&stdout, "removed-state"), ["3"], "{stdout}");
+    // Pruning to one older state removed 1 and 2; removing state 3 leaves the active one.
+    let listed = moss_ok(
+        &setup.bus,
+        Who::Root,
+        &["state", "list", "--format", "json"],
+    );
+    let states: serde_json::Value = serde_json::from_str(&listed).unwrap();
+    let ids: Vec<u64> = states
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|state| state["id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ids, [4], "{listed}");
+    assert_eq!(state_id(setup.root.path()), "4");
+}

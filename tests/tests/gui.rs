@@ -455,3 +455,24 @@ fn the_states_page_prunes_old_states_and_removes_one() {
     assert_eq!(ids, [4], "{listed}");
     assert_eq!(state_id(setup.root.path()), "4");
 }
+
+#[test]
+fn a_repository_is_added_from_the_form_with_its_address() {
+    let setup = ConfiguredSetup::new();
+    let stdout = drive_ok(&setup, "repository-add");
+    assert_eq!(
+        values(&stdout, "outcome"),
+        ["Done: extra added"],
+        "{stdout}"
+    );
+    // mossd has it, at the address typed into the form, next to `examples`.
+    let listed = moss_ok(&setup.bus, Who::Root, &["repo", "list", "--format", "json"]);
+    let repositories: serde_json::Value = serde_json::from_str(&listed).unwrap();
+    let extra = repositories
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|repository| repository["name"] == "extra" || repository["id"] == "extra")
+        .unwrap_or_else(|| panic!("no repository extra: {listed}"));
+    assert!(extra.to_string().contains("repo/stone.index"), "{listed}");
+}

@@ -62,9 +62,26 @@ fn keep_states_is_set_with_its_permission_survives_a_restart_and_prunes_after_a_
             .contains("keep-states")
     );
 
+    // Watchers learn of the change from PropertiesChanged (the window need not poll).
+    let mut monitor = bus
+        .busctl(Who::Root)
+        .args(["monitor", "--match"])
+        .arg("type='signal',member='PropertiesChanged',path='/com/serpentos/Moss1'")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
     let allowed = call(&bus, Who::Tester, "SetKeepStates", "u", &["1"]);
     assert!(allowed.status.success(), "{}", text(&allowed));
     assert_eq!(manager_property(&bus, "KeepStates"), "u 1");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let _ = monitor.kill();
+    let signals = String::from_utf8_lossy(&monitor.wait_with_output().unwrap().stdout).into_owned();
+    assert!(
+        signals.contains("KeepStates"),
+        "no PropertiesChanged: {signals}"
+    );
     assert_eq!(
         std::fs::read_to_string(&config).unwrap(),
         "// kept\nupdate-policy \"check\"\nkeep-states 1\n"

@@ -5,6 +5,8 @@
 //! idle-exit-seconds 60
 //! // What the update timer does: none, check, download or apply.
 //! update-policy "check"
+//! // After each transaction that makes a state, prune older states beyond this many (0: keep all).
+//! keep-states 5
 //! ```
 
 use std::{path::Path, str::FromStr, time::Duration};
@@ -63,6 +65,8 @@ pub struct Config {
     pub idle_exit: Option<Duration>,
     /// Background update policy.
     pub update_policy: UpdatePolicy,
+    /// States older than the active one to keep after a transaction; `0` keeps them all.
+    pub keep_states: u32,
 }
 
 impl Default for Config {
@@ -70,6 +74,7 @@ impl Default for Config {
         Self {
             idle_exit: Some(Duration::from_secs(60)),
             update_policy: UpdatePolicy::None,
+            keep_states: 0,
         }
     }
 }
@@ -130,14 +135,20 @@ impl Config {
                 ("update-policy", Some(KdlValue::String(policy))) => {
                     config.update_policy = policy.parse()?;
                 }
-                ("idle-exit-seconds" | "update-policy", _) => {
+                ("keep-states", Some(KdlValue::Integer(count))) if *count >= 0 => {
+                    config.keep_states = u32::try_from(*count)
+                        .map_err(|_| format!("keep-states {count} is more than {}", u32::MAX))?;
+                }
+                ("idle-exit-seconds" | "update-policy" | "keep-states", _) => {
                     return Err(format!(
-                        "`{name}` needs a value: idle-exit-seconds 60, update-policy \"check\""
+                        "`{name}` needs a value: idle-exit-seconds 60, update-policy \"check\", \
+                         keep-states 5"
                     ));
                 }
                 (other, _) => {
                     return Err(format!(
-                        "unknown setting `{other}`; known: idle-exit-seconds, update-policy"
+                        "unknown setting `{other}`; known: idle-exit-seconds, update-policy, \
+                         keep-states"
                     ));
                 }
             }
@@ -146,35 +157,62 @@ impl Config {
     }
 }
 
-/// The text of a configuration file with `update-policy` set to `policy`: the setting's line is
-/// replaced (or one is appended); other settings and comments stay as they were.
-pub fn with_update_policy(text: &str, policy: UpdatePolicy) -> String {
-    let setting = format!("update-policy \"{}\"", policy.as_str());
+/// One setting the daemon writes back to its configuration file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Setting {
+    /// `update-policy "…"`.
+    UpdatePolicy(UpdatePolicy),
+    /// `keep-states N`.
+    KeepStates(u32),
+}
+
+impl Setting {
+    /// The setting's node name.
+    fn name(self) -> &'static str {
+        match self {
+            Self::UpdatePolicy(_) => "update-policy",
+            Self::KeepStates(_) => "keep-states",
+        }
+    }
+
+    /// The setting's line.
+    fn line(self) -> String {
+        match self {
+            Self::UpdatePolicy(policy) => format!("update-policy \"{}\"", policy.as_str()),
+            Self::KeepStates(count) => format!("keep-states {count}"),
+        }
+    }
+}
+
+/// The text of a configuration file with `setting` set: the setting's line is replaced (or one
+/// is appended); other settings and comments stay as they were.
+pub fn with_setting(text: &str, setting: Setting) -> String {
+    let name = setting.name();
     let mut replaced = false;
     let mut lines: Vec<String> = text
         .lines()
         .map(|line| {
             let is_setting = line
                 .trim_start()
-                .strip_prefix("update-policy")
+                .strip_prefix(name)
                 .is_some_and(|rest| rest.starts_with(char::is_whitespace));
             if is_setting && !replaced {
                 replaced = true;
-                setting.clone()
+                setting.line()
             } else {
                 line.to_owned()
             }
         })
         .collect();
     if !replaced {
-        lines.push(setting);
+        lines.push(setting.line());
     }
     lines.join("\n") + "\n"
 }
 
-/// Set `update-policy` in the configuration file at `path` (created when missing), replacing
-/// it atomically, and only with text that parses.
-pub fn write_update_policy(path: &Path, policy: UpdatePolicy) -> Result<(), ConfigError> {
+/// Set one setting in the configuration file at `path` (created when missing), replacing it
+/// atomically, and only with text that parses.
+pub fn write_setting(path: &Path, setting: Setting) -> Result<(), ConfigError> {
     let error = |message: String| ConfigError {
         path: path.display().to_string(),
         message,
@@ -184,7 +222,7 @@ pub fn write_update_policy(path: &Path, policy: UpdatePolicy) -> Result<(), Conf
         Err(source) if source.kind() == std::io::ErrorKind::NotFound => String::new(),
         Err(source) => return Err(error(format!("cannot be read: {source}"))),
     };
-    let updated = with_update_policy(&text, policy);
+    let updated = with_setting(&text, setting);
     Config::parse(&updated).map_err(error)?;
     if let Some(directory) = path.parent() {
         std::fs::create_dir_all(directory)
@@ -203,7 +241,7 @@ mod tests {
     #[test]
     fn setting_the_policy_keeps_the_rest_of_the_file() {
         let text = "// mossd\nidle-exit-seconds 30\nupdate-policy \"none\" // was off\n";
-        let updated = with_update_policy(text, UpdatePolicy::Download);
+        let updated = with_setting(text, Setting::UpdatePolicy(UpdatePolicy::Download));
         assert_eq!(
             updated,
             "// mossd\nidle-exit-seconds 30\nupdate-policy \"download\"\n"
@@ -213,15 +251,37 @@ mod tests {
             UpdatePolicy::Download
         );
         assert_eq!(
-            with_update_policy("", UpdatePolicy::Check),
+            with_setting("", Setting::UpdatePolicy(UpdatePolicy::Check)),
             "update-policy \"check\"\n"
         );
         let directory = tempfile::tempdir().unwrap();
         let path = directory.path().join("etc/moss/mossd.kdl");
-        write_update_policy(&path, UpdatePolicy::Apply).unwrap();
+        write_setting(&path, Setting::UpdatePolicy(UpdatePolicy::Apply)).unwrap();
+        write_setting(&path, Setting::KeepStates(3)).unwrap();
+        let written = Config::load(&path, true).unwrap();
+        assert_eq!(written.update_policy, UpdatePolicy::Apply);
+        assert_eq!(written.keep_states, 3);
+    }
+
+    #[test]
+    fn keep_states_replaces_only_its_own_line() {
+        let text = "update-policy \"check\"\nkeep-states 2\n// keep-states-ish comment\n";
+        let updated = with_setting(text, Setting::KeepStates(7));
         assert_eq!(
-            Config::load(&path, true).unwrap().update_policy,
-            UpdatePolicy::Apply
+            updated,
+            "update-policy \"check\"\nkeep-states 7\n// keep-states-ish comment\n"
+        );
+        assert_eq!(Config::parse(&updated).unwrap().keep_states, 7);
+        assert_eq!(Config::parse("").unwrap().keep_states, 0);
+        assert!(
+            Config::parse("keep-states -1")
+                .unwrap_err()
+                .contains("keep-states")
+        );
+        assert!(
+            Config::parse("keep-states \"two\"")
+                .unwrap_err()
+                .contains("keep-states")
         );
     }
 

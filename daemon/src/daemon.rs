@@ -158,8 +158,13 @@ pub struct Daemon {
     pub pending_updates: AtomicU32,
     /// The background update policy in force: the configuration's until `SetUpdatePolicy`.
     update_policy: Mutex<UpdatePolicy>,
-    /// The configuration file `SetUpdatePolicy` writes.
+    /// States to keep after a transaction: the configuration's until `SetKeepStates`.
+    keep_states: Mutex<u32>,
+    /// The configuration file `SetUpdatePolicy` and `SetKeepStates` write.
     config_path: OnceLock<PathBuf>,
+    /// Held while the configuration file is rewritten, so that two settings changed at once
+    /// do not each write the file without the other's change.
+    config_writing: Mutex<()>,
     /// Local stones callers hand in.
     pub incoming: Incoming,
     connection: OnceLock<Connection>,
@@ -186,6 +191,8 @@ impl Daemon {
             reporter,
             root,
             update_policy: Mutex::new(config.update_policy),
+            keep_states: Mutex::new(config.keep_states),
+            config_writing: Mutex::new(()),
             config,
             history,
             recovery: Mutex::new(None),
@@ -221,11 +228,40 @@ impl Daemon {
             .update_policy
             .lock()
             .unwrap_or_else(|poison| poison.into_inner());
-        if let Some(path) = self.config_path.get() {
-            config::write_update_policy(path, policy)?;
-        }
+        self.write_setting(config::Setting::UpdatePolicy(policy))?;
         *current = policy;
         Ok(())
+    }
+
+    /// How many states older than the active one a transaction leaves (0: all).
+    pub fn keep_states(&self) -> u32 {
+        *self
+            .keep_states
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    /// Change how many states to keep: written to the configuration file first, like the
+    /// update policy.
+    pub fn set_keep_states(&self, count: u32) -> Result<(), config::ConfigError> {
+        let mut current = self
+            .keep_states
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        self.write_setting(config::Setting::KeepStates(count))?;
+        *current = count;
+        Ok(())
+    }
+
+    fn write_setting(&self, setting: config::Setting) -> Result<(), config::ConfigError> {
+        let _writing = self
+            .config_writing
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        match self.config_path.get() {
+            Some(path) => config::write_setting(path, setting),
+            None => Ok(()),
+        }
     }
 
     /// Remember the bus connection (once, after it is built).

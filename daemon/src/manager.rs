@@ -364,6 +364,25 @@ impl Manager {
         Ok(())
     }
 
+    /// Set how many states older than the active one to keep after each transaction that
+    /// makes a state (0: keep all); mossd writes it to its configuration file.
+    async fn set_keep_states(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] connection: &Connection,
+        #[zbus(signal_emitter)] emitter: SignalEmitter<'_>,
+        count: u32,
+    ) -> Result<(), Error> {
+        self.daemon.touch();
+        authority::authorize(connection, &header, actions::CONFIGURE).await?;
+        self.daemon
+            .set_keep_states(count)
+            .map_err(|error| Error::Failed(error.to_string()))?;
+        tracing::info!(count, "keep-states set");
+        let _ = self.keep_states_changed(&emitter).await;
+        Ok(())
+    }
+
     fn transactions(&self) -> Vec<OwnedObjectPath> {
         self.daemon.touch();
         self.daemon
@@ -702,6 +721,12 @@ impl Manager {
     #[zbus(property)]
     fn update_policy(&self) -> String {
         self.daemon.update_policy().as_str().to_owned()
+    }
+
+    /// States older than the active one kept after each transaction (0: all).
+    #[zbus(property)]
+    fn keep_states(&self) -> u32 {
+        self.daemon.keep_states()
     }
 
     #[zbus(property)]

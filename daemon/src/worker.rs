@@ -117,6 +117,10 @@ async fn carry_out(daemon: &Arc<Daemon>, entry: &Arc<Entry>) {
         }
         Work::AutomaticUpdate => automatic_update(daemon).await,
     };
+    let result = match result {
+        Ok(outcome) => Ok(keep_states(daemon, outcome).await),
+        failed => failed,
+    };
     daemon.reporter.attach(None);
     let _ = forwarder.await;
     drop(inhibitor);
@@ -162,6 +166,39 @@ async fn carry_out(daemon: &Arc<Daemon>, entry: &Arc<Entry>) {
         tracing::warn!(%error, "cannot clear the running-transaction marker");
     }
     finish(daemon, entry, final_status, message, outcome).await;
+}
+
+/// After a transaction that made a state active, prune the states older than it beyond the
+/// configured `keep-states` (0 keeps all), as `moss state prune --keep N` does. The transaction
+/// has succeeded whatever the prune does: a failed prune is noted in its message, not turned
+/// into a failure.
+async fn keep_states(daemon: &Daemon, mut outcome: Outcome) -> Outcome {
+    let keep = daemon.keep_states();
+    if keep == 0 || outcome.state.is_none() {
+        return outcome;
+    }
+    match daemon.moss.prune(keep as usize).await {
+        Ok(pruned) if pruned.states.is_empty() => {}
+        Ok(pruned) => {
+            let removed: Vec<String> = pruned.states.iter().map(u64::to_string).collect();
+            tracing::info!(keep, states = %removed.join(", "), "older states pruned");
+            outcome.message = format!(
+                "{}; keeping {keep} older states, removed state {}",
+                outcome.message,
+                removed.join(", ")
+            );
+            outcome.removed_states.extend(pruned.states);
+        }
+        Err(error) => {
+            tracing::warn!(%error, "cannot prune older states");
+            outcome.message = format!(
+                "{}; older states were not pruned: {}",
+                outcome.message,
+                describe(&error)
+            );
+        }
+    }
+    outcome
 }
 
 /// An error with its causes, as one message.

@@ -123,6 +123,23 @@ pub fn set_update_policy(policy: &'static str) -> impl Future<Output = Result<()
     })
 }
 
+/// Set how many older states mossd keeps after each change (0: all), with interactive
+/// authorisation like the update policy.
+pub fn set_keep_states(count: u32) -> impl Future<Output = Result<(), UserError>> {
+    run(async move {
+        let proxy = manager().await?;
+        proxy
+            .inner()
+            .call_with_flags::<_, _, ()>(
+                "SetKeepStates",
+                MethodFlags::ALLOW_INTERACTIVE_AUTH,
+                &(count,),
+            )
+            .await?;
+        Ok(())
+    })
+}
+
 /// What a followed transaction reports to the window.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Update {

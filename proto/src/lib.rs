@@ -53,7 +53,7 @@ pub mod actions {
     pub const BUILD_ROOT: &str = "com.serpentos.moss.build-root";
     /// Cancel a transaction another user started.
     pub const CANCEL_FOREIGN: &str = "com.serpentos.moss.cancel-foreign";
-    /// Change the daemon's settings (the background update policy).
+    /// Change the daemon's settings (the background update policy, how many states to keep).
     pub const CONFIGURE: &str = "com.serpentos.moss.configure";
 
     /// Every action, for the policy file's tests.

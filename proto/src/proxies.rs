@@ -58,6 +58,11 @@ pub trait Manager {
     /// it to its configuration file. Needs `com.serpentos.moss.configure`.
     #[zbus(allow_interactive_auth)]
     fn set_update_policy(&self, policy: &str) -> zbus::Result<()>;
+    /// Set how many states older than the active one mossd keeps after each transaction that
+    /// makes a state (0: all); written to its configuration file. Needs
+    /// `com.serpentos.moss.configure`.
+    #[zbus(allow_interactive_auth)]
+    fn set_keep_states(&self, count: u32) -> zbus::Result<()>;
 
     /// Install packages (names, providers) and local stones passed as file descriptors.
     fn install(
@@ -147,6 +152,9 @@ pub trait Manager {
     /// The background update policy.
     #[zbus(property)]
     fn update_policy(&self) -> zbus::Result<String>;
+    /// States older than the active one kept after each transaction (0: all).
+    #[zbus(property)]
+    fn keep_states(&self) -> zbus::Result<u32>;
     /// Updates found by the last background check.
     #[zbus(property)]
     fn pending_updates(&self) -> zbus::Result<u32>;

@@ -7,7 +7,12 @@ a headless X display; the system bus is the test's private one (DBUS_SYSTEM_BUS_
 
 Scenarios: `admin` (check for updates, update, compare a state, roll back, visit every page),
 `refused` (an update polkit refuses), `follow` (a transaction started elsewhere is running when
-the window opens), `cancel` (the window cancels it) and `idle` (mossd exits when idle under the open window, and comes back). Prints `key: value` lines the Rust test asserts on; exits
+the window opens), `cancel` (the window cancels it), `idle` (mossd exits when idle under the
+open window, and comes back), `settings` (change the update policy and the states to keep) and
+`settings-refused` (the same changes, refused: the page shows the daemon's values again),
+`packages` (remove one, install one), `health` (verify names a broken file, repair),
+`repositories` (disable and enable), `repository-add` (the form, typed) and `prune` (prune
+states, remove one). Prints `key: value` lines the Rust test asserts on; exits
 non-zero with a message when a step fails.
 """
 import os
@@ -272,6 +277,262 @@ def idle():
     say("after-activation", name(done))
 
 
+def dump(app):
+    """The showing controls with their roles, for a failure message."""
+    return "; ".join(
+        f"{role(node)}={name(node)!r}" for node in walk(app) if showing(node) and name(node)
+    )[:3000]
+
+
+def choose_policy(app, choice):
+    choose(app, "Update policy", choice, 4)
+
+
+def choose(app, control, choice, choices):
+    """Pick an entry of a combo row or drop-down as a keyboard user would: Tab until it has the
+    focus (GTK 4.8 offers no AT-SPI action or focus grab for it), Return opens its popover, the
+    arrow keys move to the choice, Return picks it."""
+    row = wait(lambda: find(app, ("combo box",), control), f"the {control!r} control")
+    for _ in range(40):
+        # A drop-down's focus is on the button inside it.
+        if any(part.getState().contains(pyatspi.STATE_FOCUSED) for part in walk(row)):
+            break
+        pyatspi.Registry.generateKeyboardEvent(23, None, pyatspi.KEY_PRESSRELEASE)  # Tab
+        time.sleep(0.15)
+    else:
+        fail(f"Tab never reached {control!r}")
+    pyatspi.Registry.generateKeyboardEvent(36, None, pyatspi.KEY_PRESSRELEASE)  # Return
+
+    def choice_list():
+        for node in walk(app):
+            # The popover's list itself (one item a choice), not a container holding it.
+            if role(node) in ("list", "list box", "tree table") and showing(node) \
+                    and node.childCount == choices:
+                for index in range(node.childCount):
+                    child = node.getChildAtIndex(index)
+                    if any(name(part) == choice for part in walk(child)):
+                        return node, index
+        return None
+
+    found = wait(choice_list, f"the choice {choice!r}", 10)
+    if not found:
+        fail(dump(app))
+    listing, index = found
+    # Selecting through AT-SPI changes the popover list's own selection, not the row's: move
+    # the focus with the arrow keys to the choice (reading which item has it) and press Return.
+
+    def focused():
+        for position in range(listing.childCount):
+            item = listing.getChildAtIndex(position)
+            if any(part.getState().contains(pyatspi.STATE_FOCUSED) for part in walk(item)):
+                return position
+        return None
+
+    for _ in range(12):
+        time.sleep(0.3)
+        at = focused()
+        say("policy-focus", at)
+        if at == index:
+            break
+        key = 0xFF52 if at is not None and at > index else 0xFF54  # the keysyms Up, Down
+        pyatspi.Registry.generateKeyboardEvent(key, None, pyatspi.KEY_SYM)
+    else:
+        fail(f"the arrow keys never reached {choice!r}")
+    pyatspi.Registry.generateKeyboardEvent(0xFF0D, None, pyatspi.KEY_SYM)  # Return
+    say("chose", choice)
+
+
+def set_keep_states(app, count):
+    spin = wait(lambda: find(app, ("spin button",), "States to keep"), "the states to keep")
+    spin.queryValue().currentValue = float(count)
+    say("keep-states-set", count)
+
+
+def settings():
+    button(APP, "Check for Updates")
+    page(APP, "Settings")
+    label(APP, "Update policy", exact=True)
+    set_keep_states(APP, 2)
+    caption = label(APP, "beyond the newest 2", timeout=30)
+    say("keep-states", name(caption))
+    choose_policy(APP, "Download updates")
+    toast = label(APP, "Background updates: Download updates", timeout=30)
+    say("policy", name(toast))
+    time.sleep(1)
+    shot("settings-keep-states")
+
+
+def settings_refused():
+    button(APP, "Check for Updates")
+    page(APP, "Settings")
+    label(APP, "Update policy", exact=True)
+    set_keep_states(APP, 4)
+    label(APP, "Changing the states to keep", exact=True, timeout=60)
+    refusal = label(APP, "Not allowed", timeout=10)
+    say("keep-states-refusal", name(refusal))
+    caption = label(APP, "Every state is kept", timeout=30)
+    say("keep-states", name(caption))
+    choose_policy(APP, "Install updates automatically")
+    label(APP, "Changing background updates", exact=True, timeout=60)
+    refusal = label(APP, "Not allowed", timeout=10)
+    say("policy-refusal", name(refusal))
+    time.sleep(1)
+    shot("settings-refused")
+
+
+def headline(app, text, timeout=120):
+    """Wait for the activity panel's outcome containing text (the daemon's message, which names
+    the new state, so that an earlier "Done" is not taken for this one)."""
+    found = label(app, text, timeout=timeout)
+    say("outcome", name(found))
+    return found
+
+
+def select_row(app, list_name, text):
+    """Select the row of a list view (by its accessible name) that shows text."""
+    listing = wait(lambda: find(app, ("list",), list_name), f"the list {list_name!r}")
+
+    def position():
+        for index in range(listing.childCount):
+            if any(name(part) == text for part in walk(listing.getChildAtIndex(index))):
+                return index + 1
+        return None
+
+    index = wait(position, f"{text!r} in {list_name!r}", 30) - 1
+    listing.querySelection().selectChild(index)
+
+
+def dialog_button(app, text):
+    """A button of the newest top-level window (a confirmation dialog), where the page behind
+    it may have a button of the same name."""
+    def newest():
+        for index in reversed(range(app.childCount)):
+            window = app.getChildAtIndex(index)
+            found = find(window, ("push button",), text)
+            if found is not None:
+                return found
+        return None
+
+    return wait(newest, f"the dialog's {text!r}")
+
+
+def packages():
+    button(APP, "Check for Updates")
+    page(APP, "Packages")
+    select_row(APP, "Packages", "bash-completion")
+    label(APP, "Programmable completion functions for bash", exact=True)
+    press(APP, "Remove")
+    headline(APP, "State 2 is active")
+    say("removed", "bash-completion")
+    choose(APP, "Which packages", "Available", 2)
+    select_row(APP, "Packages", "pineapple")
+    press(APP, "Install")
+    headline(APP, "State 3 is active")
+    say("installed", "pineapple")
+    shot("packages-installed")
+
+
+def health():
+    button(APP, "Check for Updates")
+    page(APP, "Health")
+    press(APP, "Verify")
+    label(APP, "share/bash-completion", timeout=120)
+    say("problem", " | ".join(t for t in labels(APP) if "bash-completion" in t or "issing" in t))
+    shot("health-problem")
+    press(APP, "Repair")
+    headline(APP, "Repaired")
+    press(APP, "Verify")
+    fixed = label(APP, "No problems found", timeout=120)
+    say("after-repair", name(fixed))
+
+
+def repositories():
+    button(APP, "Check for Updates")
+    page(APP, "Repositories")
+    switch = wait(lambda: find(APP, ("switch", "toggle button", "check box"), "Enable examples"),
+                  "the examples switch")
+    switch.queryAction().doAction(0)
+    headline(APP, "disabled", timeout=60)
+    listed = subprocess.run(
+        ["busctl", "--system", "call", "com.serpentos.Moss1", "/com/serpentos/Moss1",
+         "com.serpentos.Moss1", "ListRepositories"], capture_output=True, text=True)
+    say("while-disabled", " ".join(listed.stdout.split()))
+    switch = wait(lambda: find(APP, ("switch", "toggle button", "check box"), "Enable examples"),
+                  "the examples switch again")
+    switch.queryAction().doAction(0)
+    headline(APP, "enabled", timeout=60)
+
+
+def focus(app, roles, control):
+    """Tab until the control (or a part of it) has the keyboard focus."""
+    node = wait(lambda: find(app, roles, control), f"the {control!r} control")
+    for _ in range(60):
+        if any(part.getState().contains(pyatspi.STATE_FOCUSED) for part in walk(node)):
+            return node
+        pyatspi.Registry.generateKeyboardEvent(23, None, pyatspi.KEY_PRESSRELEASE)  # Tab
+        time.sleep(0.15)
+    focused = [f"{role(part)}={name(part)!r}" for part in walk(app)
+               if part.getState().contains(pyatspi.STATE_FOCUSED)]
+    fail(f"Tab never reached {control!r} ({role(node)}); focused: {focused}")
+
+
+def tab():
+    pyatspi.Registry.generateKeyboardEvent(23, None, pyatspi.KEY_PRESSRELEASE)  # Tab
+    time.sleep(0.2)
+
+
+def type_text(text):
+    """Type text where the focus is, through XTest, as a person would (GTK 4.8 offers no AT-SPI
+    editable text)."""
+    pyatspi.Registry.generateKeyboardEvent(0, text, pyatspi.KEY_STRING)
+    time.sleep(0.3)
+
+
+def repository_add():
+    button(APP, "Check for Updates")
+    page(APP, "Repositories")
+    label(APP, "examples", exact=True)
+    # The same index as `examples`, under another name: the address mossd lists for it.
+    listed = subprocess.run(
+        ["busctl", "--system", "call", "com.serpentos.Moss1", "/com/serpentos/Moss1",
+         "com.serpentos.Moss1", "ListRepositories"], capture_output=True, text=True)
+    uri = next(word.strip('"') for word in listed.stdout.split() if word.startswith('"file://'))
+    # GTK 4.8 does not report the focus of an entry row's text: Tab to the button before the
+    # form (it does report focus), then on into Name and the index address.
+    focus(APP, ("push button",), "Remove examples")
+    tab()
+    type_text("extra")
+    tab()
+    type_text(uri)
+    switch = wait(lambda: find(APP, ("switch", "toggle button", "check box"),
+                               "Allow without a signature"), "the unsigned switch")
+    switch.queryAction().doAction(0)
+    press(APP, "Add Repository")
+    headline(APP, "extra added", timeout=60)
+    label(APP, "extra", exact=True, timeout=30)
+    shot("repository-added")
+
+
+def prune():
+    button(APP, "Check for Updates")
+    page(APP, "States")
+    press(APP, "Prune…")
+    keep = wait(lambda: find(APP, ("spin button",), "Number of states to keep"),
+                "the number of states to keep")
+    keep.queryValue().currentValue = 1.0
+    dialog_button(APP, "Prune").queryAction().doAction(0)
+    headline(APP, "emoved", timeout=60)
+    wait(lambda: find(APP, ("push button",), "Show state 1") is None, "state 1 to go", 60)
+    say("pruned", "yes")
+    press(APP, "Show state 3")
+    press(APP, "Remove")
+    time.sleep(0.5)
+    dialog_button(APP, "Remove").queryAction().doAction(0)
+    wait(lambda: find(APP, ("push button",), "Show state 3") is None, "state 3 to go", 60)
+    say("removed-state", "3")
+    shot("states-pruned")
+
+
 def main():
     global APP
     os.makedirs(SHOTS, exist_ok=True)
@@ -281,7 +542,10 @@ def main():
     try:
         APP = find_app()
         {"admin": admin, "refused": refused, "follow": follow, "idle": idle,
-         "cancel": cancel}[SCENARIO]()
+         "cancel": cancel, "settings": settings,
+         "settings-refused": settings_refused, "packages": packages, "health": health,
+         "repositories": repositories, "prune": prune,
+         "repository-add": repository_add}[SCENARIO]()
         say("elapsed", f"{time.time() - started:.1f} s")
     finally:
         gui.terminate()

@@ -11,8 +11,8 @@ use std::{
 };
 
 use moss_tests::{
-    bus::{TestBus, Who, binaries, example_repository, project_dir, wait_for},
-    daemon_support::{Setup, call, moss_ok, object_path, property, snapshot, text},
+    bus::{Mossd, TestBus, Who, binaries, example_repository, project_dir, wait_for},
+    daemon_support::{MANAGER, Setup, call, moss_ok, object_path, property, snapshot, text},
     display::{Display, values},
 };
 
@@ -233,4 +233,246 @@ fn cancel_in_the_window_stops_a_transaction_before_the_swap_and_changes_nothing(
     );
     assert!(property(bus, &path, "Status").contains("cancelled"));
     assert_eq!(snapshot(bus, setup.root.path()), before);
+}
+
+/// A bus, polkitd and mossd reading its own configuration file (not the machine's
+/// /etc/moss/mossd.kdl), with the example repository and `bash-completion` installed (state 1).
+struct ConfiguredSetup {
+    bus: TestBus,
+    root: tempfile::TempDir,
+    config: PathBuf,
+    _mossd: Mossd,
+}
+
+impl ConfiguredSetup {
+    fn new() -> Self {
+        let bus = TestBus::start();
+        let root = tempfile::tempdir().unwrap();
+        let config = bus.directory().join("mossd.kdl");
+        std::fs::write(&config, "// the test's settings\nupdate-policy \"check\"\n").unwrap();
+        let arguments = ["--config", config.to_str().unwrap(), "--idle-exit", "0"];
+        let mossd = Mossd::start_with(&bus, root.path(), &[], &arguments);
+        let repository = example_repository(bus.directory());
+        let index = format!("file://{}", repository.display());
+        moss_ok(
+            &bus,
+            Who::Root,
+            &["repo", "add", "examples", &index, "--unsigned"],
+        );
+        moss_ok(&bus, Who::Root, &["install", "-y", "bash-completion"]);
+        Self {
+            bus,
+            root,
+            config,
+            _mossd: mossd,
+        }
+    }
+
+    fn manager_property(&self, name: &str) -> String {
+        let mut command = self.bus.busctl(Who::Nobody);
+        command.arg("get-property").args(MANAGER).arg(name);
+        String::from_utf8_lossy(&command.output().unwrap().stdout)
+            .trim()
+            .to_owned()
+    }
+}
+
+#[test]
+fn settings_change_the_update_policy_and_the_states_to_keep_in_mossd() {
+    let setup = ConfiguredSetup::new();
+    let display = Display::start();
+    let output = display.drive(&setup.bus, Who::Root, "settings", &screenshots("settings"));
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(output.status.success(), "driver failed: {}", text(&output));
+    assert_eq!(
+        values(&stdout, "keep-states"),
+        ["After each change, older states beyond the newest 2 are removed"],
+        "{stdout}"
+    );
+    // The daemon has both, and wrote both to its file beside the line it had.
+    assert_eq!(setup.manager_property("KeepStates"), "u 2");
+    assert_eq!(setup.manager_property("UpdatePolicy"), "s \"download\"");
+    let written = std::fs::read_to_string(&setup.config).unwrap();
+    assert!(written.contains("keep-states 2"), "{written}");
+    assert!(written.contains("update-policy \"download\""), "{written}");
+    assert!(written.starts_with("// the test's settings\n"), "{written}");
+    let file = screenshots("settings").join("settings-keep-states.png");
+    assert!(std::fs::metadata(&file).is_ok_and(|meta| meta.len() > 10_000));
+}
+
+#[test]
+fn settings_refused_for_nobody_change_nothing_and_show_the_daemon_values_again() {
+    let setup = ConfiguredSetup::new();
+    let before = std::fs::read_to_string(&setup.config).unwrap();
+    let display = Display::start();
+    let output = display.drive(
+        &setup.bus,
+        Who::Nobody,
+        "settings-refused",
+        &screenshots("settings-refused"),
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(output.status.success(), "driver failed: {}", text(&output));
+    assert_eq!(
+        values(&stdout, "keep-states-refusal"),
+        ["Not allowed — nothing was changed"],
+        "{stdout}"
+    );
+    assert_eq!(
+        values(&stdout, "keep-states"),
+        ["Every state is kept"],
+        "{stdout}"
+    );
+    assert_eq!(
+        values(&stdout, "policy-refusal"),
+        ["Not allowed — nothing was changed"],
+        "{stdout}"
+    );
+    assert_eq!(setup.manager_property("KeepStates"), "u 0");
+    assert_eq!(setup.manager_property("UpdatePolicy"), "s \"check\"");
+    assert_eq!(std::fs::read_to_string(&setup.config).unwrap(), before);
+    assert_eq!(state_id(setup.root.path()), "1");
+}
+
+fn installed(setup: &ConfiguredSetup) -> String {
+    moss_ok(&setup.bus, Who::Root, &["list", "installed"])
+}
+
+fn drive_ok(setup: &ConfiguredSetup, scenario: &str) -> String {
+    let display = Display::start();
+    let output = display.drive(&setup.bus, Who::Root, scenario, &screenshots(scenario));
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(output.status.success(), "driver failed: {}", text(&output));
+    stdout
+}
+
+#[test]
+fn the_packages_page_removes_and_installs_packages_in_the_root() {
+    let setup = ConfiguredSetup::new();
+    let completion = setup.root.path().join("usr/share/bash-completion");
+    assert!(completion.exists());
+    let stdout = drive_ok(&setup, "packages");
+    assert_eq!(values(&stdout, "removed"), ["bash-completion"], "{stdout}");
+    assert_eq!(values(&stdout, "installed"), ["pineapple"], "{stdout}");
+    // Remove made state 2 without bash-completion, install state 3 with pineapple.
+    assert_eq!(state_id(setup.root.path()), "3");
+    let now = installed(&setup);
+    assert!(!now.contains("bash-completion"), "{now}");
+    assert!(now.contains("pineapple"), "{now}");
+    assert!(
+        !completion.exists(),
+        "bash-completion's files are still in the root"
+    );
+}
+
+/// The first regular file below `directory`.
+fn first_file(directory: &Path) -> PathBuf {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(directory)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    entries.sort();
+    entries
+        .iter()
+        .find(|path| path.is_file())
+        .cloned()
+        .or_else(|| {
+            entries
+                .iter()
+                .filter(|path| path.is_dir())
+                .map(|path| first_file(path))
+                .next()
+        })
+        .unwrap_or_else(|| panic!("no file below {}", directory.display()))
+}
+
+#[test]
+fn health_names_a_file_broken_in_the_root_and_repair_puts_it_back() {
+    let setup = ConfiguredSetup::new();
+    let broken = first_file(&setup.root.path().join("usr/share/bash-completion"));
+    let contents = std::fs::read(&broken).unwrap();
+    std::fs::remove_file(&broken).unwrap();
+    let stdout = drive_ok(&setup, "health");
+    let relative = broken.strip_prefix(setup.root.path().join("usr")).unwrap();
+    let problem = values(&stdout, "problem").join(" ");
+    assert!(
+        problem.contains(&relative.display().to_string()),
+        "{relative:?} not named: {stdout}"
+    );
+    assert!(
+        values(&stdout, "outcome")[0].starts_with("Done: Repaired"),
+        "{stdout}"
+    );
+    assert!(
+        values(&stdout, "after-repair")[0].starts_with("No problems found"),
+        "{stdout}"
+    );
+    assert_eq!(std::fs::read(&broken).unwrap(), contents);
+}
+
+#[test]
+fn a_repository_is_disabled_and_enabled_again_from_its_switch() {
+    let setup = ConfiguredSetup::new();
+    let stdout = drive_ok(&setup, "repositories");
+    let outcomes = values(&stdout, "outcome");
+    assert_eq!(
+        outcomes,
+        ["Done: examples disabled", "Done: examples enabled"],
+        "{stdout}"
+    );
+    // While disabled mossd listed it as inactive: the repository's `active` flag is false.
+    let while_disabled = values(&stdout, "while-disabled").join(" ");
+    assert!(while_disabled.contains("\"examples\""), "{stdout}");
+    assert!(while_disabled.contains("false"), "{stdout}");
+    let listed = moss_ok(&setup.bus, Who::Root, &["repo", "list", "--format", "json"]);
+    let repositories: serde_json::Value = serde_json::from_str(&listed).unwrap();
+    assert_eq!(repositories[0]["active"], true, "{listed}");
+}
+
+#[test]
+fn the_states_page_prunes_old_states_and_removes_one() {
+    let setup = ConfiguredSetup::new();
+    // States 1 to 4: bash-completion, + pineapple, - pineapple, + italian-pizza.
+    moss_ok(&setup.bus, Who::Root, &["install", "-y", "pineapple"]);
+    moss_ok(&setup.bus, Who::Root, &["remove", "-y", "pineapple"]);
+    moss_ok(&setup.bus, Who::Root, &["install", "-y", "italian-pizza"]);
+    let stdout = drive_ok(&setup, "prune");
+    assert_eq!(values(&stdout, "pruned"), ["yes"], "{stdout}");
+    assert_eq!(values(&stdout, "removed-state"), ["3"], "{stdout}");
+    // Pruning to one older state removed 1 and 2; removing state 3 leaves the active one.
+    let listed = moss_ok(
+        &setup.bus,
+        Who::Root,
+        &["state", "list", "--format", "json"],
+    );
+    let states: serde_json::Value = serde_json::from_str(&listed).unwrap();
+    let ids: Vec<u64> = states
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|state| state["id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ids, [4], "{listed}");
+    assert_eq!(state_id(setup.root.path()), "4");
+}
+
+#[test]
+fn a_repository_is_added_from_the_form_with_its_address() {
+    let setup = ConfiguredSetup::new();
+    let stdout = drive_ok(&setup, "repository-add");
+    assert_eq!(
+        values(&stdout, "outcome"),
+        ["Done: extra added"],
+        "{stdout}"
+    );
+    // mossd has it, at the address typed into the form, next to `examples`.
+    let listed = moss_ok(&setup.bus, Who::Root, &["repo", "list", "--format", "json"]);
+    let repositories: serde_json::Value = serde_json::from_str(&listed).unwrap();
+    let extra = repositories
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|repository| repository["name"] == "extra" || repository["id"] == "extra")
+        .unwrap_or_else(|| panic!("no repository extra: {listed}"));
+    assert!(extra.to_string().contains("repo/stone.index"), "{listed}");
 }

@@ -387,12 +387,16 @@ impl Details {
             }
         }
         self.extra_rows.replace(rows);
-        self.action.set_label(&if view.installed {
+        let label = if view.installed {
             gettext("_Remove")
         } else {
             gettext("_Install")
-        });
+        };
+        self.action.set_label(&label);
         self.action.set_use_underline(true);
+        // The explicit accessible name does not follow the label: without this a screen reader
+        // would still say "Install" on the Remove button.
+        accessible::name(&self.action, &label.replace('_', ""));
         for class in ["suggested-action", "destructive-action"] {
             self.action.remove_css_class(class);
         }

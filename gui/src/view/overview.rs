@@ -19,6 +19,20 @@ pub fn policy_label(policy: &str) -> String {
 /// The policies in the order the settings list them.
 pub const POLICIES: [&str; 4] = ["none", "check", "download", "apply"];
 
+/// What `keep-states` means, under the settings row: the count spelled out, or that every state
+/// is kept (0).
+pub fn keep_states_caption(count: u32) -> String {
+    if count == 0 {
+        return gettext("Every state is kept");
+    }
+    let template = gettextrs::ngettext(
+        "After each change, older states beyond the newest {} are removed",
+        "After each change, older states beyond the newest {} are removed",
+        count,
+    );
+    template.replacen("{}", &count.to_string(), 1)
+}
+
 /// When the repositories were last refreshed (by this window, the CLI or the timer), from the
 /// daemon's history: the newest successful `Refresh` or `Automatic update`.
 pub fn last_check(history: &[HistoryEntry]) -> Option<u64> {
@@ -86,6 +100,15 @@ pub fn active_state_label(active: u64) -> String {
 mod tests {
     use super::*;
     use moss_proto::wire::PlannedPackage;
+
+    #[test]
+    fn keep_states_caption_says_zero_keeps_every_state() {
+        assert_eq!(keep_states_caption(0), "Every state is kept");
+        assert_eq!(
+            keep_states_caption(3),
+            "After each change, older states beyond the newest 3 are removed"
+        );
+    }
 
     fn entry(title: &str, status: &str, finished: u64) -> HistoryEntry {
         HistoryEntry {

@@ -8,7 +8,7 @@
 //!   only on installed systems; its packages still ship the old paths); `/lib64` and `/usr/lib64`
 //!   go to `/usr/lib`, which is where moss's root link `lib64 -> usr/lib` points.
 //! * `/etc` and `/var` content goes to `/usr/share/factory/{etc,var}` with one
-//!   `/usr/lib/tmpfiles.d/deb-NAME.conf` line per file (`C`), link (`L`) or empty directory
+//!   `/usr/lib/tmpfiles.d/zz-deb-NAME.conf` line per file (`C`), link (`L`) or empty directory
 //!   (`d`), so that systemd-tmpfiles recreates it on a system whose `/etc` and `/var` are empty.
 //!   Lines are per file, not per directory, because several packages fill one directory
 //!   (`/etc/pam.d`).
@@ -275,7 +275,8 @@ pub struct Placed {
 /// Unpack `deb` below `work` and place its files in `work/NAME/root/usr`.
 pub fn unpack_and_place(deb: &Path, work: &Path) -> Result<Placed, DebError> {
     let control = read_control(deb)?;
-    let base = work.join(&control.name);
+    // Keyed by version too: one set may hold several versions of a package (repository revisions).
+    let base = work.join(format!("{}_{}", control.name, control.version));
     if base.exists() {
         fs::remove_dir_all(&base).map_err(io("removing", &base))?;
     }
@@ -331,7 +332,10 @@ pub fn unpack_and_place(deb: &Path, work: &Path) -> Result<Placed, DebError> {
     if !tmpfiles.is_empty() {
         let dir = root.join("usr/lib/tmpfiles.d");
         fs::create_dir_all(&dir).map_err(io("creating", &dir))?;
-        let path = dir.join(format!("deb-{}.conf", control.name));
+        // Sorted after native snippets: for a path two files name, systemd-tmpfiles applies the
+        // first file's line, and a distribution's own rules (`L /var/run - - - - ../run`) must
+        // win over the bare directories a package's data carries (base-files ships /var/run).
+        let path = dir.join(format!("zz-deb-{}.conf", control.name));
         let text = format!(
             "# /etc and /var content of the Debian package {}, recreated from /usr/share/factory\n{}\n",
             control.name,
@@ -519,6 +523,18 @@ mod tests {
         );
         assert_eq!(place("/usr/share/doc/bash/copyright"), Placement::Dropped);
         assert_eq!(place("/usr/share/docs"), usr("/usr/share/docs"));
+    }
+
+    #[test]
+    fn multiarch_directories_are_system_library_directories() {
+        use crate::analysis::is_system_library_dir;
+        assert!(is_system_library_dir("/usr/lib"));
+        assert!(is_system_library_dir("/usr/lib64"));
+        assert!(is_system_library_dir("/usr/lib/x86_64-linux-gnu"));
+        assert!(is_system_library_dir("/usr/lib/arm-linux-gnueabihf"));
+        assert!(!is_system_library_dir("/usr/lib/x86_64-linux-gnu/systemd"));
+        assert!(!is_system_library_dir("/usr/lib/firefox"));
+        assert!(!is_system_library_dir("/usr/libexec"));
     }
 
     #[test]

@@ -23,7 +23,7 @@ def main():
     results = {}
     for number, line in enumerate(lines):
         match = re.search(r"MOSS-VM-STEP (\S+) (PASS|FAIL) ?(.*)", line)
-        if match:
+        if match and "MOSS-VM-LOG" not in line:
             results.setdefault(match.group(1), (match.group(2), match.group(3), number))
     boots = sum(1 for line in lines if "moss-initrd: running moss" in line)
     done = any("MOSS-VM-DONE" in line for line in lines)

@@ -28,9 +28,9 @@ cp --sparse=always "$out/disk.img" "$run/disk.img"
 accelerator=tcg
 cpu=max
 if [ -w /dev/kvm ]; then
-    probe=0
-    timeout 3 qemu-system-x86_64 -accel kvm -cpu host -machine q35 -nodefaults -display none \
-        -monitor none -serial none > /dev/null 2>&1 || probe=$?
+    # (In a subshell with stderr closed: bash reports a QEMU that aborts.)
+    probe="$( (timeout 3 qemu-system-x86_64 -accel kvm -cpu host -machine q35 -nodefaults \
+        -display none -monitor none -serial none > /dev/null 2>&1; echo $?) 2> /dev/null)"
     if [ "$probe" = 124 ]; then
         accelerator=kvm
         cpu=host

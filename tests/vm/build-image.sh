@@ -115,7 +115,10 @@ done
 install -D -m 0644 /dev/null "$tree/usr/lib/kernel/cmdline.d/10-console.cmdline"
 echo "console=ttyS0,115200 systemd.show_status=false systemd.firstboot=off" > "$tree/usr/lib/kernel/cmdline.d/10-console.cmdline"
 install -D -m 0644 /dev/null "$tree/usr/lib/systemd/system-preset/10-moss-vm.preset"
-echo "enable moss-vm-driver.service" > "$tree/usr/lib/systemd/system-preset/10-moss-vm.preset"
+# The guest has no network: nothing should wait for it (moss-update.service wants
+# network-online.target).
+printf 'enable moss-vm-driver.service\ndisable systemd-networkd-wait-online.service\n' \
+    > "$tree/usr/lib/systemd/system-preset/10-moss-vm.preset"
 install -D -m 0644 /dev/null "$tree/usr/lib/sysusers.d/moss-vm.conf"
 echo 'u tester 1000 "moss VM test user" /home/tester /bin/bash' > "$tree/usr/lib/sysusers.d/moss-vm.conf"
 install -D -m 0644 "$here/guest/moss-vm-driver.service" "$tree/usr/lib/systemd/system/moss-vm-driver.service"

@@ -19,6 +19,9 @@ out="$(cd "${2:-$repository/target/vm}" && pwd)"
 timeout_seconds="${MOSS_VM_TIMEOUT:-900}"
 firmware=/usr/share/OVMF/OVMF_CODE_4M.fd
 run="$out/run-$mode"
+# One run at a time per output directory: a second one would delete the first one's disk.
+exec 9> "$out/run.lock"
+flock -n 9 || { echo "another run-vm.sh is using $out" >&2; exit 1; }
 rm -rf "$run" && mkdir -p "$run"
 cp /usr/share/OVMF/OVMF_VARS_4M.fd "$run/vars.fd"
 cp --sparse=always "$out/disk.img" "$run/disk.img"

@@ -32,6 +32,8 @@ check() {
         fail "$name" "$detail: $(echo "$output" | tail -n 5 | tr '\n' '|')"
     fi
 }
+# No step may hang the run: every moss call is bounded.
+moss() { timeout 300 /usr/bin/moss "$@"; }
 as_user() { setpriv --reuid=tester --regid=tester --init-groups -- "$@"; }
 state_id() { cat /usr/.stateID; }
 # The state mossd calls active (`moss state active --format json`).
@@ -120,7 +122,7 @@ case "$phase" in
     entries="$(bootctl list --no-pager 2>&1)"
     default="$(sed -n 's/^default *//p' "$esp/loader/loader.conf" 2>/dev/null)"
     count="$(ls "$esp/loader/entries" 2>/dev/null | wc -l)"
-    if [ -n "$esp" ] && [ "$(findmnt -n -o FSTYPE "$esp")" = vfat ] && [ "$count" -ge 3 ] \
+    if [ -n "$esp" ] && findmnt -n -o FSTYPE "$esp" | grep -qx vfat && [ "$count" -ge 3 ] \
         && echo "$entries" | grep -q "moss.fstx=$synced" && [ "$default" = "$(entry_of "$synced")" ]; then
         pass boot-entries "$count entries on $esp (vfat); loader.conf default $default; bootctl lists moss.fstx=$first,$installed,$synced"
     else
@@ -130,7 +132,7 @@ case "$phase" in
     systemctl set-environment MOSS_PAUSE_AT=blitted:30000
     systemctl stop mossd.service
     before="$(state_id)"
-    moss install -y moss-vm-crash > /dev/null 2>&1 &
+    timeout 300 moss install -y moss-vm-crash > "$state/crash-client.log" 2>&1 &
     client=$!
     # The new tree appears in the staging directory during the blit; the transaction then waits
     # 30 s at the `blitted` point, where mossd is killed.
@@ -142,12 +144,13 @@ case "$phase" in
     killed="$(systemctl show -P MainPID mossd.service)"
     kill -9 "$killed"
     wait "$client"
+    client_status=$?
     systemctl unset-environment MOSS_PAUSE_AT
     report="$(moss state list 2>&1)"
     if echo "$report" | grep -qi interrupt && moss state verify > /dev/null 2>&1 && [ "$(state_id)" = "$before" ]; then
-        pass crash-recovery "mossd pid $killed SIGKILLed mid-transaction; next call: $(echo "$report" | grep -i interrupt | head -n 1); state verify clean; state $(state_id)"
+        pass crash-recovery "mossd pid $killed SIGKILLed mid-transaction; the client exited $client_status: $(tail -n 1 "$state/crash-client.log"); next call: $(echo "$report" | grep -i interrupt | head -n 1); state verify clean; state $(state_id)"
     else
-        fail crash-recovery "killed $killed; $(echo "$report" | head -n 3 | tr '\n' '|') verify: $(moss state verify 2>&1 | tail -n 2 | tr '\n' '|')"
+        fail crash-recovery "killed $killed; client exit $client_status: $(tail -n 1 "$state/crash-client.log"); $(echo "$report" | head -n 3 | tr '\n' '|') verify: $(moss state verify 2>&1 | tail -n 2 | tr '\n' '|')"
     fi
     # 9. polkit: an unprivileged user's install is refused and nothing changes.
     before="$(state_id)"

@@ -203,7 +203,8 @@ fn analyse_elf(path: &str, elf: &ElfInfo, install_root: &Path, findings: &mut Fi
     let file_name = path.rsplit('/').next().unwrap_or(path);
     if file_name.contains(".so") {
         let soname = elf.soname.clone().unwrap_or_else(|| file_name.to_owned());
-        let provided = if is_system_library_dir(parent_of(path)) {
+        let depth = Path::new(path).components().count();
+        let provided = if depth == 4 || is_system_library_dir(parent_of(path)) {
             soname.clone()
         } else {
             let parent = Path::new(path)

@@ -31,7 +31,15 @@ fn file_repositories_work_without_certificates_and_https_says_why_not() {
     assert!(indexed.status.success(), "{indexed:?}");
 
     let uri = format!("file://{repo_text}/stone.index");
-    let added = moss(&["-D", root_text, "repo", "add", "local", &uri, "--unsigned"]);
+    let added = moss(&[
+        "-D",
+        root_text,
+        "repo",
+        "add",
+        "on-disk",
+        &uri,
+        "--unsigned",
+    ]);
     assert!(
         added.status.success(),
         "{}",

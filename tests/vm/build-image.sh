@@ -173,6 +173,7 @@ rm -rf "$stones" && mkdir -p "$stones"
 "$boulder" import-deb --output "$stones" --work-dir "$out/work" "${debs[@]}" "$own"/debs/*.deb \
     2> "$out/import.log" || { cat "$out/import.log" >&2; exit 1; }
 tail -n 1 "$out/import.log"
+rm -rf "$out/work" # the unpacked packages: the stones hold their files now
 grep -c 'dropped dependencies' "$out/import.log" | sed 's/^/packages with dropped dependencies: /' || true
 echo "stones: $(ls "$stones"/*.stone | wc -l), $(du -sh "$stones" | cut -f1)" | tee -a "$figures"
 

@@ -59,4 +59,8 @@ status=0
 timeout "$timeout_seconds" "${qemu[@]}" -display none -serial "file:$log" || status=$?
 elapsed=$((SECONDS - started))
 echo "qemu exited with $status after $elapsed s ($accelerator)" >&2
-exec python3 "$here/check-serial.py" "$log" "$status" "$elapsed"
+checked=0
+python3 "$here/check-serial.py" "$log" "$status" "$elapsed" || checked=$?
+# The disk copy is kept only for looking into a failure; the serial log always stays.
+[ "$checked" = 0 ] && rm -f "$run/disk.img"
+exit "$checked"

@@ -51,7 +51,7 @@ impl Manager {
         work: Work,
         options: &Options,
     ) -> Result<OwnedObjectPath, Error> {
-        self.daemon.touch();
+        let _call = self.daemon.call();
         let caller = authority::authorize(connection, header, action).await?;
         self.create_for(caller, action, work, Vec::new(), options)
             .await
@@ -149,7 +149,7 @@ fn start_now(options: &Options) -> bool {
 #[interface(name = "com.serpentos.Moss1")]
 impl Manager {
     async fn list_installed(&self, explicit_only: bool) -> Result<Vec<Package>, Error> {
-        self.daemon.touch();
+        let _call = self.daemon.call();
         let listing = self.daemon.moss.list_installed(explicit_only).await;
         Ok(listing
             .map_err(query_error)?
@@ -159,7 +159,7 @@ impl Manager {
     }
 
     async fn list_available(&self) -> Result<Vec<Package>, Error> {
-        self.daemon.touch();
+        let _call = self.daemon.call();
         let listing = self.daemon.moss.list_available().await;
         Ok(listing
             .map_err(query_error)?
@@ -169,7 +169,7 @@ impl Manager {
     }
 
     async fn info(&self, requests: Vec<String>, files: bool) -> Result<Vec<Details>, Error> {
-        self.daemon.touch();
+        let _call = self.daemon.call();
         limits::names(&requests, "package")?;
         let requests = limits::unique(requests);
         let details: Vec<PackageDetails> = self
@@ -182,7 +182,7 @@ impl Manager {
     }
 
     async fn search(&self, keyword: String, installed_only: bool) -> Result<Vec<Package>, Error> {
-        self.daemon.touch();
+        let _call = self.daemon.call();
         limits::text(&keyword, "search keyword")?;
         let hits: Vec<PackageSummary> = self
             .daemon
@@ -194,7 +194,7 @@ impl Manager {
     }
 
     async fn search_file(&self, needle: String) -> Result<Vec<File>, Error> {
-        self.daemon.touch();
+        let _call = self.daemon.call();
         limits::text(&needle, "file name")?;
         let hits = self.daemon.moss.search_file(&needle).await;
         Ok(hits
@@ -205,7 +205,7 @@ impl Manager {
     }
 
     async fn list_states(&self) -> Result<Vec<State>, Error> {
-        self.daemon.touch();
+        let _call = self.daemon.call();
         let states = self.daemon.moss.list_states().await;
         Ok(states
             .map_err(query_error)?
@@ -215,19 +215,19 @@ impl Manager {
     }
 
     async fn state_diff(&self, from: u64, to: u64) -> Result<Diff, Error> {
-        self.daemon.touch();
+        let _call = self.daemon.call();
         let diff = self.daemon.moss.state_diff(from, to).await;
         Ok(diff.map_err(query_error)?.into())
     }
 
     async fn list_repositories(&self) -> Result<Vec<Repository>, Error> {
-        self.daemon.touch();
+        let _call = self.daemon.call();
         let repositories = self.daemon.moss.repositories().map_err(query_error)?;
         Ok(repositories.iter().map(Repository::from).collect())
     }
 
     async fn history(&self) -> Vec<HistoryEntry> {
-        self.daemon.touch();
+        let _call = self.daemon.call();
         self.daemon.history.entries()
     }
 
@@ -238,7 +238,7 @@ impl Manager {
         packages: Vec<String>,
         local_files: Vec<OwnedFd>,
     ) -> Result<PlanWire, Error> {
-        self.daemon.touch();
+        let _call = self.daemon.call();
         limits::names(&packages, "package")?;
         self.daemon.incoming.check_count(local_files.len())?;
         // Reading a caller's stone takes the install permission, asked before any byte is
@@ -253,35 +253,35 @@ impl Manager {
     }
 
     async fn plan_remove(&self, packages: Vec<String>) -> Result<PlanWire, Error> {
-        self.daemon.touch();
+        let _call = self.daemon.call();
         limits::names(&packages, "package")?;
         let plan = self.daemon.moss.plan_remove(&packages).await;
         Ok(plan.map_err(query_error)?.into())
     }
 
     async fn plan_sync(&self, allow_downgrade: bool) -> Result<PlanWire, Error> {
-        self.daemon.touch();
+        let _call = self.daemon.call();
         let plan = self.daemon.moss.plan_sync(allow_downgrade).await;
         Ok(plan.map_err(query_error)?.into())
     }
 
     /// The system model a state recorded (0: the active state).
     async fn state_export(&self, id: u64) -> Result<String, Error> {
-        self.daemon.touch();
+        let _call = self.daemon.call();
         let id = (id != 0).then_some(id);
         self.daemon.moss.state_model(id).await.map_err(query_error)
     }
 
     /// Check the store and trees (read-only; `Repair` fixes what it finds).
     async fn verify(&self) -> Result<Vec<Problem>, Error> {
-        self.daemon.touch();
+        let _call = self.daemon.call();
         let issues = self.daemon.moss.verify().await.map_err(query_error)?;
         Ok(issues.into_iter().map(Problem::from).collect())
     }
 
     /// What start-up recovery found; reported once, to the first client that asks.
     fn recovery(&self) -> (bool, String) {
-        self.daemon.touch();
+        let _call = self.daemon.call();
         match self
             .daemon
             .recovery
@@ -295,7 +295,7 @@ impl Manager {
     }
 
     fn transactions(&self) -> Vec<OwnedObjectPath> {
-        self.daemon.touch();
+        let _call = self.daemon.call();
         self.daemon
             .unfinished()
             .iter()
@@ -311,7 +311,7 @@ impl Manager {
         local_files: Vec<OwnedFd>,
         options: Options,
     ) -> Result<OwnedObjectPath, Error> {
-        self.daemon.touch();
+        let _call = self.daemon.call();
         limits::names(&packages, "package")?;
         self.daemon.incoming.check_count(local_files.len())?;
         // Authorised first: nothing of a refused caller is read or written.

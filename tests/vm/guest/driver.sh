@@ -6,7 +6,8 @@
 #   MOSS-VM-STEP <name> PASS|FAIL <detail>
 #
 # and then reboots into the next phase or powers off. On a failure it prints the journal's last
-# lines as `MOSS-VM-LOG ...` and powers off: the host names the step and shows them.
+# lines as `MOSS-VM-LOG ...` and goes on (later phases still tell something); the host names the
+# first failed step and shows them.
 set -u
 export PATH=/usr/bin:/usr/sbin
 state=/srv/moss-vm
@@ -41,8 +42,9 @@ active_state() { moss state active --format json 2>/dev/null | sed -n 's/^ *"id"
 hello() { moss-vm-hello 2>&1; }
 finish() {
     emit "MOSS-VM-PHASE $phase END failed=$failed"
-    if [ "$failed" = 1 ] || [ "$1" = poweroff ]; then
-        emit "MOSS-VM-DONE failed=$failed"
+    [ "$failed" = 1 ] && touch "$state/failed"
+    if [ "$1" = poweroff ]; then
+        emit "MOSS-VM-DONE failed=$([ -e "$state/failed" ] && echo 1 || echo 0)"
         systemctl poweroff
     else
         echo $((phase + 1)) > "$state/phase"

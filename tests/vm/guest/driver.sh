@@ -174,7 +174,7 @@ case "$phase" in
         && [ "$(state_id)" = "$previous" ] && [ "$running" = running ] && [ "$(hello)" = "hello 1" ]; then
         pass rollback "booted the entry of state $previous: initrd activated it; moss state active: $(active_state); $(hello); system $running"
     else
-        fail rollback "wanted $previous, /usr/.stateID $(state_id), moss state active: $(moss state active 2>&1 | tr '\n' '|') system $running"
+        fail rollback "wanted $previous, /usr/.stateID $(state_id), moss state active: $(active_state) ($(moss state active 2>&1 | head -n 1)); $(hello); system $running"
     fi
     newest="$(cat "$state/newest")"
     check rollforward-arm "bootctl set-oneshot to state $newest" bootctl set-oneshot "$(entry_of "$newest")"

@@ -37,8 +37,18 @@ check() {
 moss() { timeout 300 /usr/bin/moss "$@"; }
 as_user() { setpriv --reuid=tester --regid=tester --init-groups -- "$@"; }
 state_id() { cat /usr/.stateID; }
-# The state mossd calls active (`moss state active --format json`).
-active_state() { moss state active --format json 2>/dev/null | sed -n 's/^ *"id": *\([0-9]*\),*$/\1/p'; }
+# The state mossd calls active (`moss state active --format json`). Asked up to three times: the
+# first call after a boot activates mossd, which can take longer than dbus-daemon's 25 s
+# activation timeout on a loaded host under TCG (seen once after the offline rollback).
+active_state() {
+    local id
+    for _ in 1 2 3; do
+        id="$(moss state active --format json 2>/dev/null | sed -n 's/^ *"id": *\([0-9]*\),*$/\1/p')"
+        [ -n "$id" ] && break
+        sleep 5
+    done
+    echo "$id"
+}
 hello() { moss-vm-hello 2>&1; }
 finish() {
     emit "MOSS-VM-PHASE $phase END failed=$failed"

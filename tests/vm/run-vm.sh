@@ -10,13 +10,13 @@
 #
 # KVM when /dev/kvm works, TCG otherwise. The firmware's variables are a writable copy of
 # OVMF_VARS, kept for the whole run, so that systemd-boot's one-shot entry survives a reboot.
-# MOSS_VM_TIMEOUT (seconds, default 900) bounds the scenario.
+# MOSS_VM_TIMEOUT (seconds, default 1500) bounds the scenario.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 repository="$(cd "$here/../.." && pwd)"
 mode="${1:-scenario}"
 out="$(cd "${2:-$repository/target/vm}" && pwd)"
-timeout_seconds="${MOSS_VM_TIMEOUT:-900}"
+timeout_seconds="${MOSS_VM_TIMEOUT:-1500}"
 firmware=/usr/share/OVMF/OVMF_CODE_4M.fd
 run="$out/run-$mode"
 # One run at a time per output directory: a second one would delete the first one's disk.

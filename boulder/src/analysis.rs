@@ -191,6 +191,7 @@ fn analyse_elf(path: &str, elf: &ElfInfo, install_root: &Path, findings: &mut Fi
                 .then(|| candidate.to_string_lossy().into_owned())
         });
         let target = match found {
+            Some(found) if is_system_library_dir(parent_of(&found)) => needed.clone(),
             Some(found) if found.starts_with("/usr/lib") => strip_components(&found, 3),
             _ => needed.clone(),
         };
@@ -203,7 +204,7 @@ fn analyse_elf(path: &str, elf: &ElfInfo, install_root: &Path, findings: &mut Fi
     if file_name.contains(".so") {
         let soname = elf.soname.clone().unwrap_or_else(|| file_name.to_owned());
         let depth = Path::new(path).components().count();
-        let provided = if depth == 4 {
+        let provided = if depth == 4 || is_system_library_dir(parent_of(path)) {
             soname.clone()
         } else {
             let parent = Path::new(path)
@@ -249,6 +250,27 @@ fn analyse_elf(path: &str, elf: &ElfInfo, install_root: &Path, findings: &mut Fi
             DependencyKind::Interpreter,
             format!("{interpreter}({isa})"),
         ));
+    }
+}
+
+fn parent_of(path: &str) -> &str {
+    path.rsplit_once('/').map_or("/", |(parent, _)| parent)
+}
+
+/// Whether the dynamic linker searches `dir` by default, so that a library there is known by its
+/// bare soname: `/usr/lib`, `/usr/lib32`, `/usr/lib64`, and the Debian multiarch directories
+/// `/usr/lib/<triplet>` (`x86_64-linux-gnu`, `i386-linux-gnu`, `aarch64-linux-gnu` ...), so that
+/// packages converted from Debian resolve against each other as Serpent's do.
+pub fn is_system_library_dir(dir: &str) -> bool {
+    match dir.strip_prefix("/usr/lib") {
+        Some("" | "32" | "64") => true,
+        Some(rest) => rest.strip_prefix('/').is_some_and(|triplet| {
+            !triplet.contains('/')
+                && triplet.split('-').nth(1) == Some("linux")
+                && triplet.split('-').count() == 3
+                && triplet.starts_with(|c: char| c.is_ascii_alphanumeric())
+        }),
+        None => false,
     }
 }
 

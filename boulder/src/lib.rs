@@ -4,7 +4,8 @@
 //! target with flags from [`tuning`]; [`upstream`] fetches and verifies sources; [`root`] composes
 //! the build root; [`container`] runs the phases in namespaces; [`collect`] walks the install tree
 //! and splits it into packages, [`analysis`] derives providers and dependencies, and [`emit`]
-//! writes the `.stone` files and manifests. [`build`] drives it all.
+//! writes the `.stone` files and manifests. [`build`] drives it all. [`deb`] converts Debian
+//! packages into stones (the VM test's system).
 
 pub mod analysis;
 pub mod build;
@@ -13,6 +14,7 @@ pub mod chroot;
 pub mod collect;
 pub mod compress;
 pub mod container;
+pub mod deb;
 pub mod draft;
 pub mod emit;
 pub mod macros;

@@ -81,6 +81,25 @@ enum Commands {
         /// Directory with `.stone` files.
         dir: PathBuf,
     },
+    /// Convert Debian packages (.deb) into stones: files placed below /usr (/etc and /var
+    /// content as /usr/share/factory plus tmpfiles lines), dependencies from analysis.
+    ImportDeb {
+        /// The .deb files.
+        #[arg(required = true)]
+        debs: Vec<PathBuf>,
+        /// Where the stones go.
+        #[arg(short, long, default_value = ".")]
+        output: PathBuf,
+        /// Where the packages are unpacked (default: a directory beside OUTPUT).
+        #[arg(long)]
+        work_dir: Option<PathBuf>,
+        /// The stones' release number.
+        #[arg(short, long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+        release: u64,
+        /// zstd level of the stones.
+        #[arg(long, default_value_t = 3)]
+        level: i32,
+    },
     /// Write man pages or print shell completions (for packaging).
     #[command(hide = true, subcommand)]
     Generate(Generate),
@@ -217,6 +236,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Commands::Recipe(command) => recipe_command(command, &macros, cli.yes),
         Commands::Generate(_) => Ok(ExitCode::SUCCESS),
+        Commands::ImportDeb {
+            debs,
+            output,
+            work_dir,
+            release,
+            level,
+        } => import_deb(&debs, &output, work_dir, release, level),
         Commands::Index { dir } => {
             let summary = moss::repository::index::write_index(&dir, &dir)
                 .with_context(|| format!("indexing {}", dir.display()))?;
@@ -229,6 +255,35 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+fn import_deb(
+    debs: &[PathBuf],
+    output: &Path,
+    work_dir: Option<PathBuf>,
+    release: u64,
+    level: i32,
+) -> anyhow::Result<ExitCode> {
+    let work = work_dir.unwrap_or_else(|| output.with_extension("work"));
+    let options = stone::WriteOptions { level, workers: 0 };
+    let report = boulder::deb::convert(debs, &work, output, release, options)?;
+    let mut stderr = std::io::stderr().lock();
+    for (package, dependencies) in &report.unsatisfied {
+        let list: Vec<&str> = dependencies.iter().map(String::as_str).collect();
+        let _ = writeln!(
+            stderr,
+            "{package}: dropped dependencies nothing in the set provides: {}",
+            list.join(", ")
+        );
+    }
+    let dropped: usize = report.dropped.values().map(Vec::len).sum();
+    let _ = writeln!(
+        stderr,
+        "wrote {} stones into {} ({dropped} paths left out: documentation and places outside /usr, /etc, /var, /boot)",
+        report.stones.len(),
+        output.display()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn default_config_dir() -> PathBuf {

@@ -263,6 +263,13 @@ impl Daemon {
             .map_err(error)?;
         let mut events = transaction.receive_event().await.map_err(error)?;
         let mut finished = transaction.receive_finished().await.map_err(error)?;
+        // A daemon killed mid-transaction sends nothing more, and the signal streams stay open
+        // (the bus is still there): its name losing its owner is the only sign.
+        let mut owner_changes = transaction
+            .inner()
+            .receive_owner_changed()
+            .await
+            .map_err(error)?;
         transaction.start().await.map_err(error)?;
         let mut last = 0;
         // A joined transaction may have ended before this client subscribed.
@@ -289,6 +296,15 @@ impl Daemon {
                             arguments.message().to_string(),
                             arguments.outcome().to_string(),
                         );
+                    }
+                    Some(owner) = owner_changes.next() => {
+                        if owner.is_none() {
+                            return Err(RemoteError::Failed(
+                                "mossd stopped while the transaction ran; `moss state list` shows where the system is"
+                                    .into(),
+                            )
+                            .into());
+                        }
                     }
                     result = &mut interrupt, if !interrupted => {
                         interrupted = true;

@@ -9,7 +9,7 @@ use std::{
     path::PathBuf,
     sync::{
         Arc, Mutex, OnceLock,
-        atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering},
+        atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering},
     },
     time::Instant,
 };
@@ -173,7 +173,23 @@ pub struct Daemon {
     queue: Mutex<Queue>,
     wake: Notify,
     last_activity: Mutex<Instant>,
+    calls: AtomicUsize,
     shutting_down: AtomicBool,
+}
+
+/// A call being served: while one is, the daemon does not idle out under it (a `Verify` of a
+/// large store takes longer than `idle-exit-seconds`, and the caller would see the daemon leave
+/// the bus without replying, as the VM test did). Its end counts as activity.
+#[derive(Debug)]
+pub struct Call {
+    daemon: Arc<Daemon>,
+}
+
+impl Drop for Call {
+    fn drop(&mut self) {
+        self.daemon.calls.fetch_sub(1, Ordering::SeqCst);
+        self.daemon.touch();
+    }
 }
 
 impl Daemon {
@@ -204,6 +220,7 @@ impl Daemon {
             queue: Mutex::new(Queue::default()),
             wake: Notify::new(),
             last_activity: Mutex::new(Instant::now()),
+            calls: AtomicUsize::new(0),
             shutting_down: AtomicBool::new(false),
         }
     }
@@ -284,6 +301,15 @@ impl Daemon {
             .unwrap_or_else(|poison| poison.into_inner()) = Instant::now();
     }
 
+    /// Note a call that lasts until the returned guard is dropped.
+    pub fn call(self: &Arc<Self>) -> Call {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        self.touch();
+        Call {
+            daemon: Arc::clone(self),
+        }
+    }
+
     /// How long since the last call.
     pub fn idle_for(&self) -> std::time::Duration {
         self.last_activity
@@ -299,6 +325,11 @@ impl Daemon {
             .unwrap_or_else(|poison| poison.into_inner())
             .values()
             .any(|entry| !status::is_final(entry.status()))
+    }
+
+    /// Whether a call is being served (see [`Call`]).
+    pub fn serving(&self) -> bool {
+        self.calls.load(Ordering::SeqCst) > 0
     }
 
     /// Stop taking transactions.

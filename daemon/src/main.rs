@@ -244,14 +244,15 @@ async fn offline_update(moss: &Moss, root: &std::path::Path) -> anyhow::Result<(
     }
 }
 
-/// Resolves when no transaction is pending and no call came for the configured time.
+/// Resolves when no transaction is pending, no call is being served and none came for the
+/// configured time.
 async fn idle(daemon: &Daemon) {
     let Some(limit) = daemon.config.idle_exit else {
         return std::future::pending().await;
     };
     loop {
         tokio::time::sleep(Duration::from_secs(1).min(limit)).await;
-        if !daemon.busy() && daemon.idle_for() >= limit {
+        if !daemon.busy() && !daemon.serving() && daemon.idle_for() >= limit {
             return;
         }
     }

@@ -54,7 +54,7 @@ impl Manager {
         work: Work,
         options: &Options,
     ) -> Result<OwnedObjectPath, Error> {
-        self.daemon.touch();
+        let _call = self.daemon.call();
         let caller = authority::authorize(connection, header, action).await?;
         self.create_for(caller, action, work, Vec::new(), options)
             .await
@@ -166,7 +166,7 @@ fn start_now(options: &Options) -> bool {
 #[interface(name = "com.serpentos.Moss1")]
 impl Manager {
     async fn list_installed(&self, explicit_only: bool) -> Result<Vec<Package>, Error> {
-        self.daemon.touch();
+        let _call = self.daemon.call();
         let listing = self.daemon.moss.list_installed(explicit_only).await;
         Ok(listing
             .map_err(query_error)?
@@ -176,7 +176,7 @@ impl Manager {
     }
 
     async fn list_available(&self) -> Result<Vec<Package>, Error> {
-        self.daemon.touch();
+        let _call = self.daemon.call();
         let listing = self.daemon.moss.list_available().await;
         Ok(listing
             .map_err(query_error)?
@@ -186,7 +186,7 @@ impl Manager {
     }
 
     async fn info(&self, requests: Vec<String>, files: bool) -> Result<Vec<Details>, Error> {
-        self.daemon.touch();
+        let _call = self.daemon.call();
         limits::names(&requests, "package")?;
         let requests = limits::unique(requests);
         let details: Vec<PackageDetails> = self
@@ -199,7 +199,7 @@ impl Manager {
     }
 
     async fn search(&self, keyword: String, installed_only: bool) -> Result<Vec<Package>, Error> {
-        self.daemon.touch();
+        let _call = self.daemon.call();
         limits::text(&keyword, "search keyword")?;
         let hits: Vec<PackageSummary> = self
             .daemon
@@ -211,7 +211,7 @@ impl Manager {
     }
 
     async fn search_file(&self, needle: String) -> Result<Vec<File>, Error> {
-        self.daemon.touch();
+        let _call = self.daemon.call();
         limits::text(&needle, "file name")?;
         let hits = self.daemon.moss.search_file(&needle).await;
         Ok(hits
@@ -222,7 +222,7 @@ impl Manager {
     }
 
     async fn list_states(&self) -> Result<Vec<State>, Error> {
-        self.daemon.touch();
+        let _call = self.daemon.call();
         let states = self.daemon.moss.list_states().await;
         Ok(states
             .map_err(query_error)?
@@ -232,19 +232,19 @@ impl Manager {
     }
 
     async fn state_diff(&self, from: u64, to: u64) -> Result<Diff, Error> {
-        self.daemon.touch();
+        let _call = self.daemon.call();
         let diff = self.daemon.moss.state_diff(from, to).await;
         Ok(diff.map_err(query_error)?.into())
     }
 
     async fn list_repositories(&self) -> Result<Vec<Repository>, Error> {
-        self.daemon.touch();
+        let _call = self.daemon.call();
         let repositories = self.daemon.moss.repositories().map_err(query_error)?;
         Ok(repositories.iter().map(Repository::from).collect())
     }
 
     async fn history(&self) -> Vec<HistoryEntry> {
-        self.daemon.touch();
+        let _call = self.daemon.call();
         self.daemon.history.entries()
     }
 
@@ -255,7 +255,7 @@ impl Manager {
         packages: Vec<String>,
         local_files: Vec<OwnedFd>,
     ) -> Result<PlanWire, Error> {
-        self.daemon.touch();
+        let _call = self.daemon.call();
         limits::names(&packages, "package")?;
         self.daemon.incoming.check_count(local_files.len())?;
         // Reading a caller's stone takes the install permission, asked before any byte is
@@ -270,21 +270,21 @@ impl Manager {
     }
 
     async fn plan_remove(&self, packages: Vec<String>) -> Result<PlanWire, Error> {
-        self.daemon.touch();
+        let _call = self.daemon.call();
         limits::names(&packages, "package")?;
         let plan = self.daemon.moss.plan_remove(&packages).await;
         Ok(plan.map_err(query_error)?.into())
     }
 
     async fn plan_sync(&self, allow_downgrade: bool) -> Result<PlanWire, Error> {
-        self.daemon.touch();
+        let _call = self.daemon.call();
         let plan = self.daemon.moss.plan_sync(allow_downgrade).await;
         Ok(plan.map_err(query_error)?.into())
     }
 
     /// The system model a state recorded (0: the active state).
     async fn state_export(&self, id: u64) -> Result<String, Error> {
-        self.daemon.touch();
+        let _call = self.daemon.call();
         let id = (id != 0).then_some(id);
         self.daemon.moss.state_model(id).await.map_err(query_error)
     }
@@ -308,14 +308,14 @@ impl Manager {
 
     /// Check the store and trees (read-only; `Repair` fixes what it finds).
     async fn verify(&self) -> Result<Vec<Problem>, Error> {
-        self.daemon.touch();
+        let _call = self.daemon.call();
         let issues = self.daemon.moss.verify().await.map_err(query_error)?;
         Ok(issues.into_iter().map(Problem::from).collect())
     }
 
     /// What start-up recovery found; reported once, to the first client that asks.
     fn recovery(&self) -> (bool, String) {
-        self.daemon.touch();
+        let _call = self.daemon.call();
         match self
             .daemon
             .recovery
@@ -384,7 +384,7 @@ impl Manager {
     }
 
     fn transactions(&self) -> Vec<OwnedObjectPath> {
-        self.daemon.touch();
+        let _call = self.daemon.call();
         self.daemon
             .unfinished()
             .iter()
@@ -400,7 +400,7 @@ impl Manager {
         local_files: Vec<OwnedFd>,
         options: Options,
     ) -> Result<OwnedObjectPath, Error> {
-        self.daemon.touch();
+        let _call = self.daemon.call();
         limits::names(&packages, "package")?;
         self.daemon.incoming.check_count(local_files.len())?;
         // Authorised first: nothing of a refused caller is read or written.

@@ -123,7 +123,7 @@ pub enum RefreshOutcome {
 pub enum FetchError {
     /// The HTTP client cannot be built.
     #[error("Cannot set up the HTTP client: {0}")]
-    Client(#[source] reqwest::Error),
+    Client(#[source] Arc<reqwest::Error>),
     /// The URL's scheme is not `file`, `http` or `https`.
     #[error(
         "Cannot download {subject} from {url}: only file://, http:// and https:// URLs are \
@@ -281,7 +281,10 @@ pub enum FetchError {
 /// Downloads indexes and packages; cheap to share between tasks.
 #[derive(Clone)]
 pub struct Fetcher {
-    pub(crate) client: reqwest::Client,
+    /// The HTTP client, or why it could not be built. A system without CA certificates (a
+    /// minimal image, an initrd) cannot build one, yet must still use `file://` repositories:
+    /// the error is reported only when an HTTP URL is fetched.
+    pub(crate) client: Result<reqwest::Client, Arc<reqwest::Error>>,
     pub(crate) options: FetchOptions,
     pub(crate) reporter: SharedReporter,
 }
@@ -321,7 +324,7 @@ impl Fetcher {
             .connect_timeout(options.connect_timeout)
             .read_timeout(options.read_timeout)
             .build()
-            .map_err(FetchError::Client)?;
+            .map_err(Arc::new);
         Ok(Self {
             client,
             options,

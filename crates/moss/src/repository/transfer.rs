@@ -213,7 +213,11 @@ impl Fetcher {
 
     /// One request, resuming at `offset` when it is not 0.
     async fn attempt(&self, request: Request<'_>, offset: u64) -> Result<Transfer, Failure> {
-        let mut builder = self.client.get(request.url.clone());
+        let client = self
+            .client
+            .as_ref()
+            .map_err(|error| Failure::Fatal(FetchError::Client(error.clone())))?;
+        let mut builder = client.get(request.url.clone());
         if offset > 0 {
             builder = builder.header(RANGE, format!("bytes={offset}-"));
         } else if let Some(conditional) = request.conditional {

@@ -290,7 +290,7 @@ impl Manager {
     }
 
     /// One state in full (packages, date, kind, boot entries; 0: the active state), as the JSON
-    /// object `moss state query --format json` prints (`moss::state_query::StateDetails`).
+    /// object that `moss state query` prints in JSON (`moss::state_query::StateDetails`).
     async fn state_query(&self, id: u64) -> Result<String, Error> {
         self.daemon.touch();
         let id = match id {

@@ -2,7 +2,8 @@
 //! commands triggers run (compiled at test time: the trigger container holds nothing of the
 //! host), the example trigger definitions, and stones written with our writer.
 
-#![allow(dead_code)]
+// Each test binary uses a part of this module.
+#![allow(dead_code, unused_imports)]
 
 use std::{
     fs,
@@ -11,7 +12,9 @@ use std::{
     sync::OnceLock,
 };
 
-use stone::{ContentSource, Entry, FileType, Layout, Package, Writer};
+mod stones;
+
+pub use stones::{File, file, program, stone};
 
 /// The repository's root.
 pub fn repository() -> PathBuf {
@@ -43,77 +46,6 @@ pub fn stub() -> Vec<u8> {
         fs::read(&binary).unwrap()
     })
     .clone()
-}
-
-/// One file of a test package: target below `/usr`, mode, contents.
-pub type File = (String, u32, Vec<u8>);
-
-/// A regular file.
-pub fn file(target: &str, text: &str) -> File {
-    (target.to_owned(), 0o100644, text.as_bytes().to_vec())
-}
-
-/// An executable.
-pub fn program(target: &str, bytes: Vec<u8>) -> File {
-    (target.to_owned(), 0o100755, bytes)
-}
-
-/// Write `NAME-VERSION.stone` in `directory` holding `files` (and symlinks: target, link text).
-pub fn stone(
-    directory: &Path,
-    name: &str,
-    version: &str,
-    files: &[File],
-    links: &[(&str, &str)],
-) -> PathBuf {
-    let package = Package {
-        name: name.to_owned(),
-        version: version.to_owned(),
-        release: 1,
-        build_release: 1,
-        architecture: "x86_64".to_owned(),
-        summary: format!("{name} summary"),
-        description: format!("{name} description"),
-        homepage: "https://example.org".to_owned(),
-        licenses: vec!["MPL-2.0".to_owned()],
-        source_id: name.to_owned(),
-        depends: Vec::new(),
-        provides: Vec::new(),
-        conflicts: Vec::new(),
-        build_depends: Vec::new(),
-        uri: None,
-        hash: None,
-        size: None,
-        source_uri: None,
-        source_path: None,
-        source_ref: None,
-        unknown: Vec::new(),
-    };
-    let mut writer = Writer::new(FileType::Binary);
-    writer.add_meta(package.to_records());
-    for (target, mode, bytes) in files {
-        writer
-            .add_file(target.clone(), *mode, ContentSource::Bytes(bytes.clone()))
-            .unwrap();
-    }
-    for (target, text) in links {
-        writer.add_layout(Layout {
-            uid: 0,
-            gid: 0,
-            mode: 0o120777,
-            tag: 0,
-            entry: Entry::Symlink {
-                source: (*text).to_owned(),
-                target: (*target).to_owned(),
-            },
-        });
-    }
-    fs::create_dir_all(directory).unwrap();
-    let path = directory.join(format!("{name}-{version}.stone"));
-    let mut out = Vec::new();
-    writer.write(&mut out).unwrap();
-    fs::write(&path, out).unwrap();
-    path
 }
 
 /// Every program the example triggers run, plus `probe`.

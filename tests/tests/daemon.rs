@@ -347,3 +347,45 @@ fn boot_sync_goes_through_the_daemon_with_its_permission() {
     let output = call(bus, Who::Root, "History", "", &[]);
     assert!(String::from_utf8_lossy(&output.stdout).contains("Boot sync"));
 }
+
+/// Every object mossd serves introspects as well-formed XML: zbus writes doc comments into it as
+/// XML comments, where `--` is not allowed, and clients such as python-dbus introspect before
+/// each call.
+#[test]
+fn introspection_is_well_formed_xml() {
+    let setup = Setup::new(&[]);
+    for (service, path) in [
+        ("com.serpentos.Moss1", "/com/serpentos/Moss1"),
+        ("org.freedesktop.PackageKit", "/org/freedesktop/PackageKit"),
+    ] {
+        let mut command = setup.bus.command(Who::Nobody, "gdbus");
+        command.args([
+            "introspect",
+            "--system",
+            "--dest",
+            service,
+            "--object-path",
+            path,
+            "--xml",
+        ]);
+        let output = run(command);
+        assert!(output.status.success(), "{}", text(&output));
+        let mut parse = std::process::Command::new("python3");
+        parse
+            .args([
+                "-c",
+                "import sys, xml.dom.minidom; xml.dom.minidom.parseString(sys.stdin.buffer.read())",
+            ])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = parse.spawn().unwrap();
+        std::io::Write::write_all(&mut child.stdin.take().unwrap(), &output.stdout).unwrap();
+        let parsed = child.wait_with_output().unwrap();
+        assert!(
+            parsed.status.success(),
+            "{path}: {}",
+            String::from_utf8_lossy(&parsed.stderr)
+        );
+    }
+}

@@ -76,6 +76,24 @@ pub fn property(bus: &TestBus, path: &str, name: &str) -> String {
     String::from_utf8_lossy(&output.stdout).trim().to_owned()
 }
 
+/// Start an install of italian-pizza as root through busctl (the `start` option: no signals to
+/// follow) and wait until it runs; its object path. Tests pause it with `MOSS_PAUSE_AT`.
+pub fn start_running_install(bus: &TestBus) -> String {
+    let output = call(
+        bus,
+        Who::Root,
+        "Install",
+        "asaha{sv}",
+        &["1", "italian-pizza", "0", "1", "start", "b", "true"],
+    );
+    let path = object_path(&output);
+    wait_for(
+        || property(bus, &path, "Status").contains("running"),
+        "the transaction to run",
+    );
+    path
+}
+
 /// Wait until the transaction at `path` has a final status, and return it.
 pub fn wait_final(bus: &TestBus, path: &str) -> String {
     let mut last = String::new();

@@ -17,18 +17,7 @@ fn queries_answer_while_a_long_transaction_runs_and_cancel_leaves_the_system_as_
     let setup = Setup::new(&[("MOSS_PAUSE_AT", "blitted:4000")]);
     let bus = &setup.bus;
     let before = snapshot(bus, setup.root.path());
-    let output = call(
-        bus,
-        Who::Root,
-        "Install",
-        "asaha{sv}",
-        &["1", "italian-pizza", "0", "1", "start", "b", "true"],
-    );
-    let path = object_path(&output);
-    wait_for(
-        || property(bus, &path, "Status").contains("running"),
-        "running",
-    );
+    let path = start_running_install(bus);
     let started = Instant::now();
     for _ in 0..5 {
         let listing = moss_ok(bus, Who::Nobody, &["list", "installed"]);
@@ -103,18 +92,7 @@ fn a_client_that_leaves_before_start_leaves_nothing_behind() {
 fn sigkill_mid_transaction_then_restart_reports_it_and_the_root_is_whole() {
     let mut setup = Setup::new(&[("MOSS_PAUSE_AT", "blitted:10000")]);
     let bus = &setup.bus;
-    let output = call(
-        bus,
-        Who::Root,
-        "Install",
-        "asaha{sv}",
-        &["1", "italian-pizza", "0", "1", "start", "b", "true"],
-    );
-    let path = object_path(&output);
-    wait_for(
-        || property(bus, &path, "Status").contains("running"),
-        "running",
-    );
+    start_running_install(bus);
     std::thread::sleep(Duration::from_millis(300));
     setup.mossd.kill();
     let mossd = Mossd::start(bus, setup.root.path(), &[]);
@@ -153,18 +131,7 @@ fn sigterm_abandons_an_uncommitted_transaction_safely_and_exits() {
     let mut setup = Setup::new(&[("MOSS_PAUSE_AT", "blitted:3000")]);
     let bus = &setup.bus;
     let before = snapshot(bus, setup.root.path());
-    let output = call(
-        bus,
-        Who::Root,
-        "Install",
-        "asaha{sv}",
-        &["1", "italian-pizza", "0", "1", "start", "b", "true"],
-    );
-    let path = object_path(&output);
-    wait_for(
-        || property(bus, &path, "Status").contains("running"),
-        "running",
-    );
+    start_running_install(bus);
     assert!(
         setup.mossd.terminate(),
         "mossd did not exit cleanly: {}",

@@ -11,8 +11,8 @@ use std::{
 };
 
 use moss_tests::{
-    bus::{Mossd, TestBus, Who, binaries, example_repository, project_dir, wait_for},
-    daemon_support::{MANAGER, Setup, call, moss_ok, object_path, property, snapshot, text},
+    bus::{Mossd, TestBus, Who, binaries, example_repository, project_dir},
+    daemon_support::{MANAGER, Setup, moss_ok, property, snapshot, start_running_install, text},
     display::{Display, values},
 };
 
@@ -21,6 +21,14 @@ fn screenshots(scenario: &str) -> PathBuf {
         Some(directory) => project_dir().join(directory),
         None => project_dir().join("target/gui-screenshots").join(scenario),
     }
+}
+
+/// Run the driver's `scenario` as `who` on a new headless display; its standard output.
+fn drive(bus: &TestBus, who: Who, scenario: &str) -> String {
+    let display = Display::start();
+    let output = display.drive(bus, who, scenario, &screenshots(scenario));
+    assert!(output.status.success(), "driver failed: {}", text(&output));
+    String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
 /// Pack `tool` at `release` into `repository` (replacing other releases) and re-index it.
@@ -79,10 +87,7 @@ fn state_id(root: &Path) -> String {
 fn the_window_checks_for_updates_updates_compares_states_and_rolls_back() {
     let setup = setup_with_an_update();
     assert_eq!(state_id(setup.root.path()), "2");
-    let display = Display::start();
-    let output = display.drive(&setup.bus, Who::Root, "admin", &screenshots("admin"));
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(output.status.success(), "driver failed: {}", text(&output));
+    let stdout = drive(&setup.bus, Who::Root, "admin");
     // The update made state 3 with release 2 ...
     assert!(values(&stdout, "update")[0].starts_with("Done"), "{stdout}");
     let states = moss_ok(&setup.bus, Who::Root, &["state", "list"]);
@@ -135,10 +140,7 @@ fn the_window_checks_for_updates_updates_compares_states_and_rolls_back() {
 fn a_refused_update_changes_nothing_and_says_so() {
     let setup = setup_with_an_update();
     let before = snapshot(&setup.bus, setup.root.path());
-    let display = Display::start();
-    let output = display.drive(&setup.bus, Who::Nobody, "refused", &screenshots("refused"));
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(output.status.success(), "driver failed: {}", text(&output));
+    let stdout = drive(&setup.bus, Who::Nobody, "refused");
     assert_eq!(
         values(&stdout, "refusal"),
         ["Not allowed — nothing was changed"],
@@ -155,22 +157,8 @@ fn a_window_opened_mid_transaction_replays_and_follows_it() {
     let setup = Setup::new(&[("MOSS_PAUSE_AT", "blitted:3000")]);
     let bus = &setup.bus;
     // Someone else (busctl here; the CLI or the timer alike) starts an install.
-    let output = call(
-        bus,
-        Who::Root,
-        "Install",
-        "asaha{sv}",
-        &["1", "italian-pizza", "0", "1", "start", "b", "true"],
-    );
-    let path = object_path(&output);
-    wait_for(
-        || property(bus, &path, "Status").contains("running"),
-        "the transaction to run",
-    );
-    let display = Display::start();
-    let output = display.drive(bus, Who::Root, "follow", &screenshots("follow"));
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(output.status.success(), "driver failed: {}", text(&output));
+    start_running_install(bus);
+    let stdout = drive(bus, Who::Root, "follow");
     assert_eq!(values(&stdout, "followed"), ["Installing"], "{stdout}");
     assert!(
         values(&stdout, "followed-outcome")[0].starts_with("Done"),
@@ -193,10 +181,7 @@ fn the_window_outlives_an_idle_exit_of_mossd_and_the_bus_activates_it_again() {
         &["repo", "add", "examples", &index, "--unsigned"],
     );
     moss_ok(&bus, Who::Root, &["install", "-y", "bash-completion"]);
-    let display = Display::start();
-    let output = display.drive(&bus, Who::Root, "idle", &screenshots("idle"));
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(output.status.success(), "driver failed: {}", text(&output));
+    let stdout = drive(&bus, Who::Root, "idle");
     assert_eq!(values(&stdout, "idle-exit"), ["yes"], "{stdout}");
     assert!(
         values(&stdout, "after-activation")[0].starts_with("Done"),
@@ -210,22 +195,8 @@ fn cancel_in_the_window_stops_a_transaction_before_the_swap_and_changes_nothing(
     let setup = Setup::new(&[("MOSS_PAUSE_AT", "blitted:15000")]);
     let bus = &setup.bus;
     let before = snapshot(bus, setup.root.path());
-    let output = call(
-        bus,
-        Who::Root,
-        "Install",
-        "asaha{sv}",
-        &["1", "italian-pizza", "0", "1", "start", "b", "true"],
-    );
-    let path = object_path(&output);
-    wait_for(
-        || property(bus, &path, "Status").contains("running"),
-        "the transaction to run",
-    );
-    let display = Display::start();
-    let output = display.drive(bus, Who::Root, "cancel", &screenshots("cancel"));
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(output.status.success(), "driver failed: {}", text(&output));
+    let path = start_running_install(bus);
+    let stdout = drive(bus, Who::Root, "cancel");
     assert_eq!(
         values(&stdout, "cancelled"),
         ["Cancelled — nothing was changed"],
@@ -280,10 +251,7 @@ impl ConfiguredSetup {
 #[test]
 fn settings_change_the_update_policy_and_the_states_to_keep_in_mossd() {
     let setup = ConfiguredSetup::new();
-    let display = Display::start();
-    let output = display.drive(&setup.bus, Who::Root, "settings", &screenshots("settings"));
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(output.status.success(), "driver failed: {}", text(&output));
+    let stdout = drive(&setup.bus, Who::Root, "settings");
     assert_eq!(
         values(&stdout, "keep-states"),
         ["After each change, older states beyond the newest 2 are removed"],
@@ -304,15 +272,7 @@ fn settings_change_the_update_policy_and_the_states_to_keep_in_mossd() {
 fn settings_refused_for_nobody_change_nothing_and_show_the_daemon_values_again() {
     let setup = ConfiguredSetup::new();
     let before = std::fs::read_to_string(&setup.config).unwrap();
-    let display = Display::start();
-    let output = display.drive(
-        &setup.bus,
-        Who::Nobody,
-        "settings-refused",
-        &screenshots("settings-refused"),
-    );
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(output.status.success(), "driver failed: {}", text(&output));
+    let stdout = drive(&setup.bus, Who::Nobody, "settings-refused");
     assert_eq!(
         values(&stdout, "keep-states-refusal"),
         ["Not allowed — nothing was changed"],
@@ -338,20 +298,12 @@ fn installed(setup: &ConfiguredSetup) -> String {
     moss_ok(&setup.bus, Who::Root, &["list", "installed"])
 }
 
-fn drive_ok(setup: &ConfiguredSetup, scenario: &str) -> String {
-    let display = Display::start();
-    let output = display.drive(&setup.bus, Who::Root, scenario, &screenshots(scenario));
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(output.status.success(), "driver failed: {}", text(&output));
-    stdout
-}
-
 #[test]
 fn the_packages_page_removes_and_installs_packages_in_the_root() {
     let setup = ConfiguredSetup::new();
     let completion = setup.root.path().join("usr/share/bash-completion");
     assert!(completion.exists());
-    let stdout = drive_ok(&setup, "packages");
+    let stdout = drive(&setup.bus, Who::Root, "packages");
     assert_eq!(values(&stdout, "removed"), ["bash-completion"], "{stdout}");
     assert_eq!(values(&stdout, "installed"), ["pineapple"], "{stdout}");
     // Remove made state 2 without bash-completion, install state 3 with pineapple.
@@ -392,7 +344,7 @@ fn health_names_a_file_broken_in_the_root_and_repair_puts_it_back() {
     let broken = first_file(&setup.root.path().join("usr/share/bash-completion"));
     let contents = std::fs::read(&broken).unwrap();
     std::fs::remove_file(&broken).unwrap();
-    let stdout = drive_ok(&setup, "health");
+    let stdout = drive(&setup.bus, Who::Root, "health");
     let relative = broken.strip_prefix(setup.root.path().join("usr")).unwrap();
     let problem = values(&stdout, "problem").join(" ");
     assert!(
@@ -413,7 +365,7 @@ fn health_names_a_file_broken_in_the_root_and_repair_puts_it_back() {
 #[test]
 fn a_repository_is_disabled_and_enabled_again_from_its_switch() {
     let setup = ConfiguredSetup::new();
-    let stdout = drive_ok(&setup, "repositories");
+    let stdout = drive(&setup.bus, Who::Root, "repositories");
     let outcomes = values(&stdout, "outcome");
     assert_eq!(
         outcomes,
@@ -436,7 +388,7 @@ fn the_states_page_prunes_old_states_and_removes_one() {
     moss_ok(&setup.bus, Who::Root, &["install", "-y", "pineapple"]);
     moss_ok(&setup.bus, Who::Root, &["remove", "-y", "pineapple"]);
     moss_ok(&setup.bus, Who::Root, &["install", "-y", "italian-pizza"]);
-    let stdout = drive_ok(&setup, "prune");
+    let stdout = drive(&setup.bus, Who::Root, "prune");
     assert_eq!(values(&stdout, "pruned"), ["yes"], "{stdout}");
     assert_eq!(values(&stdout, "removed-state"), ["3"], "{stdout}");
     // Pruning to one older state removed 1 and 2; removing state 3 leaves the active one.
@@ -459,7 +411,7 @@ fn the_states_page_prunes_old_states_and_removes_one() {
 #[test]
 fn a_repository_is_added_from_the_form_with_its_address() {
     let setup = ConfiguredSetup::new();
-    let stdout = drive_ok(&setup, "repository-add");
+    let stdout = drive(&setup.bus, Who::Root, "repository-add");
     assert_eq!(
         values(&stdout, "outcome"),
         ["Done: extra added"],

@@ -3,53 +3,21 @@
 //! is refused with the named error `Unrecoverable`, and goes through with the `force` option
 //! for an authorised caller only).
 
-use std::{fs, path::Path};
+use std::path::Path;
 
-use moss::stone::{ContentSource, FileType, Package, Writer};
 use moss_tests::{
     bus::{Mossd, TestBus, Who},
     daemon_support::*,
 };
 
+#[path = "../../crates/moss/tests/common/stones.rs"]
+#[allow(dead_code)]
+mod stones;
+
 /// A package shipping `/usr/bin/moss` (a placeholder: the guard reads layouts, not programs).
 fn moss_package(directory: &Path) -> std::path::PathBuf {
-    let package = Package {
-        name: "moss-tool".to_owned(),
-        version: "1".to_owned(),
-        release: 1,
-        build_release: 1,
-        architecture: "x86_64".to_owned(),
-        summary: "moss".to_owned(),
-        description: "moss".to_owned(),
-        homepage: "https://example.org".to_owned(),
-        licenses: vec!["MPL-2.0".to_owned()],
-        source_id: "moss-tool".to_owned(),
-        depends: Vec::new(),
-        provides: Vec::new(),
-        conflicts: Vec::new(),
-        build_depends: Vec::new(),
-        uri: None,
-        hash: None,
-        size: None,
-        source_uri: None,
-        source_path: None,
-        source_ref: None,
-        unknown: Vec::new(),
-    };
-    let mut writer = Writer::new(FileType::Binary);
-    writer.add_meta(package.to_records());
-    writer
-        .add_file(
-            "bin/moss".to_owned(),
-            0o100755,
-            ContentSource::Bytes(b"#!/bin/false\n".to_vec()),
-        )
-        .unwrap();
-    let path = directory.join("moss-tool-1.stone");
-    let mut bytes = Vec::new();
-    writer.write(&mut bytes).unwrap();
-    fs::write(&path, bytes).unwrap();
-    path
+    let moss = stones::program("bin/moss", b"#!/bin/false\n".to_vec());
+    stones::stone(directory, "moss-tool", "1", &[moss], &[])
 }
 
 #[test]

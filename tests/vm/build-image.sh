@@ -79,6 +79,12 @@ tree="$own/moss"
 install -D -m 0755 "$moss" "$tree/usr/bin/moss"
 install -D -m 0755 "$bin/mossd" "$tree/usr/libexec/mossd"
 strip --strip-debug "$tree/usr/bin/moss" "$tree/usr/libexec/mossd"
+# Man pages and shell completions, generated from the same clap definitions as --help.
+"$moss" generate man "$tree/usr/share/man/man1"
+"$bin/mossd" --generate-man "$tree/usr/share/man/man1"
+"$moss" generate completions bash | install -D -m 0644 /dev/stdin "$tree/usr/share/bash-completion/completions/moss"
+"$moss" generate completions zsh | install -D -m 0644 /dev/stdin "$tree/usr/share/zsh/site-functions/_moss"
+"$moss" generate completions fish | install -D -m 0644 /dev/stdin "$tree/usr/share/fish/vendor_completions.d/moss.fish"
 for unit in mossd.service moss-update.service moss-update.timer moss-fstx.service; do
     install -D -m 0644 "$repository/systemd/$unit" "$tree/usr/lib/systemd/system/$unit"
 done

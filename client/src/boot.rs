@@ -191,8 +191,9 @@ pub fn fstx(cli: &Cli, arguments: &FstxArguments) -> anyhow::Result<()> {
     }
     runtime()?.block_on(async {
         let moss = Moss::open(&root, Arc::new(Progress::new())).await?;
-        // No triggers (the archived tree holds their output; /etc is the booted system's) and
-        // no boot sync (the ESP is not mounted in the initrd; the booted system syncs it).
+        // No system triggers (/etc is the booted system's; systemd runs sysusers and tmpfiles
+        // as it boots) and no boot sync (the ESP is not mounted in the initrd; the booted system
+        // syncs it). Transaction triggers run when the tree is not the state's own archive.
         let result = moss
             .activate_with(
                 wanted,

@@ -334,7 +334,8 @@ pub enum StateCommand {
     Activate {
         /// The state id.
         id: u64,
-        /// Run no triggers (the archived tree keeps their output from when it was built).
+        /// Run no system triggers (those that write /etc and /var); transaction triggers still
+        /// run when the state's tree is rebuilt rather than its own archived tree reused.
         #[arg(long)]
         skip_triggers: bool,
         /// Leave the boot entries as they are.

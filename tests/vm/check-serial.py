@@ -22,16 +22,19 @@ def main():
         lines = handle.read().decode("utf-8", "replace").replace("\r", "").split("\n")
     results = {}
     for number, line in enumerate(lines):
-        match = re.search(r"MOSS-VM-STEP (\S+) (PASS|FAIL) ?(.*)", line)
+        match = re.search(r"MOSS-VM-STEP (\S+) (PASS|FAIL) (\d+s) ?(.*)", line)
         if match and "MOSS-VM-LOG" not in line:
-            results.setdefault(match.group(1), (match.group(2), match.group(3), number))
+            results.setdefault(match.group(1), (match.group(2), match.group(3), match.group(4), number))
     boots = sum(1 for line in lines if "moss-initrd: running moss" in line)
+    for line in lines:
+        if "MOSS-VM-NOTE" in line and "MOSS-VM-LOG" not in line:
+            print(line[line.index("MOSS-VM-NOTE"):])
     done = any("MOSS-VM-DONE" in line for line in lines)
     print(f"VM scenario: qemu exit {qemu_status}, {elapsed} s, {boots} boots")
     failed = []
     for step in STEPS:
-        status, detail, _ = results.get(step, ("MISSING", "", None))
-        print(f"  {status:7} {step:18} {detail}")
+        status, took, detail, _ = results.get(step, ("MISSING", "", "", None))
+        print(f"  {status:7} {step:18} {took:>5} {detail}")
         if status != "PASS":
             failed.append(step)
     if not failed and done:
@@ -39,7 +42,7 @@ def main():
     first = failed[0] if failed else "end"
     print(f"\nFAILED at step {first!r} (log: {log_path})")
     if first in results:
-        around = results[first][2]
+        around = results[first][3]
         context = lines[max(0, around - 40):around + 1]
     else:
         context = lines[-80:]

@@ -34,8 +34,9 @@ const ROOT_LINKS: [(&str, &str); 5] = [
 /// What an activation runs besides the swap.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ActivateOptions {
-    /// Run no triggers (the offline rollback at boot: the archived tree already holds the
-    /// transaction triggers' output, and `/etc` may not be writable yet).
+    /// Run no system triggers (the offline rollback at boot: `/etc` is the booted system's and
+    /// may not be writable yet). Transaction triggers still make their part of a tree that is
+    /// not this state's own archived one.
     pub skip_triggers: bool,
     /// Leave the boot entries alone.
     pub skip_boot: bool,
@@ -247,23 +248,23 @@ impl Moss {
         tracing::debug!(elapsed = ?started.elapsed(), ?blit, "blitted");
         failpoint::point("blitted");
         // Transaction triggers, before anything live changes: a failure drops the staged tree.
-        // The untouched archived tree of this very state already holds their output.
-        let pending = if options.skip_triggers {
-            None
-        } else {
-            let run_transaction = reused != Some(state.id);
-            match self
-                .run_transaction_triggers(&state, previous, run_transaction)
-                .await
-            {
-                Ok(pending) => Some(pending),
-                Err(error) => {
-                    remove_tree(&staging_usr)?;
-                    if record {
-                        let _ = fs::remove_file(tree_cache(&paths.trees(), state.id));
-                    }
-                    return Err(error);
+        // Their output is part of the tree (depmod's module index, caches), so they run for every
+        // tree but the untouched archived tree of this very state, which already holds it, even
+        // when triggers are skipped: skipping leaves out the system triggers, which write `/etc`
+        // and `/var`. (The VM test found a state rolled back at boot from another state's tree
+        // without a module index: its kernel could load no module.)
+        let run_transaction = reused != Some(state.id);
+        let pending = match self
+            .run_transaction_triggers(&state, previous, run_transaction)
+            .await
+        {
+            Ok(pending) => (!options.skip_triggers).then_some(pending),
+            Err(error) => {
+                remove_tree(&staging_usr)?;
+                if record {
+                    let _ = fs::remove_file(tree_cache(&paths.trees(), state.id));
                 }
+                return Err(error);
             }
         };
 

@@ -556,6 +556,56 @@ async fn activating_an_untouched_archived_tree_runs_no_transaction_trigger() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_state_rebuilt_without_its_archive_gets_its_transaction_triggers_even_when_skipping() {
+    let mut root = Root::new().await;
+    let stones = root.stones.clone();
+    root.add("tools", tools(&stones)).await;
+    root.add("content", content(&stones)).await;
+    root.add("triggers", example_triggers(&stones)).await;
+    root.add(
+        "unrelated",
+        stone(
+            &stones,
+            "unrelated",
+            "1",
+            &[file("share/doc/unrelated", "x")],
+            &[],
+        ),
+    )
+    .await;
+    root.apply(&["tools", "content", "triggers"]).await.unwrap();
+    root.apply(&["tools", "content", "triggers", "unrelated"])
+        .await
+        .unwrap();
+    // State 1's archived tree is gone (another transaction reused it), so activating state 1
+    // rebuilds its tree from the store, as the offline rollback at boot does (`moss fstx`).
+    fs::remove_dir_all(root.root.join(".moss/root/1")).unwrap();
+    let switch = root
+        .moss
+        .activate_with(
+            1,
+            moss::transaction::ActivateOptions {
+                skip_triggers: true,
+                skip_boot: true,
+            },
+        )
+        .await
+        .unwrap();
+    assert_ne!(switch.reused, Some(1));
+    // The transaction triggers made their part of the new tree; no system trigger ran.
+    assert_eq!(
+        calls(&root.usr()),
+        [
+            "/usr/sbin/depmod -a 6.6.7",
+            "/usr/bin/fc-cache",
+            "/usr/bin/glib-compile-schemas /usr/share/glib-2.0/schemas",
+            "/usr/bin/gtk-update-icon-cache -ftq /usr/share/icons/hicolor",
+            "/usr/bin/update-mime-database -n /usr/share/mime",
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn delete_handlers_remove_paths_and_a_missing_program_aborts() {
     let mut root = Root::new().await;
     let stones = root.stones.clone();

@@ -16,9 +16,14 @@ phase="$(cat "$state/phase" 2>/dev/null || echo 1)"
 failed=0
 
 emit() { echo "$*" > "$console"; echo "$*"; }
-pass() { emit "MOSS-VM-STEP $1 PASS ${*:2}"; }
+# Each step line carries the seconds it took (since the previous step ended).
+step_started=$SECONDS
+took=0
+stop_clock() { took=$((SECONDS - step_started)); step_started=$SECONDS; }
+pass() { stop_clock; emit "MOSS-VM-STEP $1 PASS ${took}s ${*:2}"; }
 fail() {
-    emit "MOSS-VM-STEP $1 FAIL ${*:2}"
+    stop_clock
+    emit "MOSS-VM-STEP $1 FAIL ${took}s ${*:2}"
     failed=1
     journalctl -b --no-pager -n 80 -o short-monotonic 2>&1 | sed 's/^/MOSS-VM-LOG /' > "$console"
 }
@@ -63,6 +68,8 @@ finish() {
     fi
     exit 0
 }
+# The entry systemd-boot booted (its LoaderEntrySelected variable: 4 attribute bytes, UTF-16).
+loader_entry() { tail -c +5 /sys/firmware/efi/efivars/LoaderEntrySelected-* 2>/dev/null | tr -d '\0'; }
 # The entry id of a state (moss names them ID-STATE-KERNEL.conf), from bootctl's view of the ESP.
 entry_of() { bootctl list --no-pager 2>/dev/null | sed -n "s/^ *id: \([a-z]*-$1-.*\.conf\)$/\1/p" | head -n 1; }
 wait_inactive() {
@@ -86,6 +93,9 @@ case "$running" in
     *) emit "MOSS-VM-NOTE system is $running; failed units: $(systemctl --failed --plain --no-legend | tr '\n' '|')" ;;
 esac
 ls /efi > /dev/null 2>&1 # the ESP is an automount (systemd-gpt-auto-generator): mount it now
+# What the firmware and the boot loader told this boot (bootctl needs LoaderInfo for set-oneshot).
+emit "MOSS-VM-NOTE phase $phase: efivars $(findmnt -n -o FSTYPE /sys/firmware/efi/efivars || echo unmounted), $(ls /sys/firmware/efi/efivars 2>/dev/null | grep -c '^Loader') Loader variables, entry $(loader_entry), cmdline $(cat /proc/cmdline)"
+step_started=$SECONDS
 
 case "$phase" in
 1)
@@ -180,11 +190,14 @@ case "$phase" in
     ;;
 2)
     previous="$(cat "$state/previous")"
+    # The rolled-back tree is whole: its kernel loads modules (efivarfs, vfat for the ESP).
+    modules="/usr/lib/modules/$(uname -r)/modules.dep.bin"
     if [ "$(active_state)" = "$previous" ] \
-        && [ "$(state_id)" = "$previous" ] && [ "$running" = running ] && [ "$(hello)" = "hello 1" ]; then
-        pass rollback "booted the entry of state $previous: initrd activated it; moss state active: $(active_state); $(hello); system $running"
+        && [ "$(state_id)" = "$previous" ] && [ "$running" = running ] && [ "$(hello)" = "hello 1" ] \
+        && [ -s "$modules" ] && findmnt -n /sys/firmware/efi/efivars > /dev/null; then
+        pass rollback "booted the entry of state $previous ($(loader_entry)): initrd activated it; moss state active: $(active_state); $(hello); system $running; module index and efivarfs present"
     else
-        fail rollback "wanted $previous, /usr/.stateID $(state_id), moss state active: $(active_state) ($(moss state active 2>&1 | head -n 1)); $(hello); system $running"
+        fail rollback "wanted $previous, /usr/.stateID $(state_id), moss state active: $(active_state) ($(moss state active 2>&1 | head -n 1)); $(hello); system $running; $(ls -d "$modules" 2>&1); efivarfs $(findmnt -n -o FSTYPE /sys/firmware/efi/efivars || echo unmounted)"
     fi
     newest="$(cat "$state/newest")"
     check rollforward-arm "bootctl set-oneshot to state $newest" bootctl set-oneshot "$(entry_of "$newest")"
@@ -192,7 +205,8 @@ case "$phase" in
     ;;
 3)
     newest="$(cat "$state/newest")"
-    check rollforward "state $(state_id) active again, $(hello)" test "$(state_id)" = "$newest" -a "$(hello)" = "hello 2"
+    check rollforward "booted $(loader_entry): state $(state_id) active again, $(hello)" \
+        test "$(state_id)" = "$newest" -a "$(hello)" = "hello 2" -a "$(loader_entry)" = "$(entry_of "$newest")"
     # 6. Factory reset: the initrd empties /etc and /var on the next boot.
     cat /etc/machine-id > "$state/machine-id"
     touch /.moss-factory-reset

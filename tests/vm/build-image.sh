@@ -85,11 +85,13 @@ strip --strip-debug "$tree/usr/bin/moss" "$tree/usr/libexec/mossd"
 "$moss" generate completions bash | install -D -m 0644 /dev/stdin "$tree/usr/share/bash-completion/completions/moss"
 "$moss" generate completions zsh | install -D -m 0644 /dev/stdin "$tree/usr/share/zsh/site-functions/_moss"
 "$moss" generate completions fish | install -D -m 0644 /dev/stdin "$tree/usr/share/fish/vendor_completions.d/moss.fish"
-for unit in mossd.service moss-update.service moss-update.timer moss-fstx.service; do
+for unit in mossd.service moss-update.service moss-update.timer moss-fstx.service \
+    moss-offline-update.service; do
     install -D -m 0644 "$repository/systemd/$unit" "$tree/usr/lib/systemd/system/$unit"
 done
-install -D -m 0644 "$repository/dbus/system.d/com.serpentos.Moss1.conf" \
-    "$tree/usr/share/dbus-1/system.d/com.serpentos.Moss1.conf"
+for policy in com.serpentos.Moss1.conf org.freedesktop.PackageKit.moss.conf; do
+    install -D -m 0644 "$repository/dbus/system.d/$policy" "$tree/usr/share/dbus-1/system.d/$policy"
+done
 install -D -m 0644 "$repository/dbus/system-services/com.serpentos.Moss1.service" \
     "$tree/usr/share/dbus-1/system-services/com.serpentos.Moss1.service"
 install -D -m 0644 "$repository/dbus/polkit/com.serpentos.moss.policy" \

@@ -8,7 +8,7 @@ import sys
 # The scenario's steps, in the order the driver runs them (tests/vm/guest/driver.sh).
 STEPS = [
     "first-boot", "sysusers", "tmpfiles", "presets", "units-verify",
-    "dbus-activation", "idle-exit", "rebootless-update", "boot-entries",
+    "dbus-activation", "packagekit", "idle-exit", "rebootless-update", "boot-entries",
     "crash-recovery", "polkit-refusal", "rollback-arm",
     "rollback", "rollforward-arm",
     "rollforward",

@@ -69,7 +69,8 @@ finish() {
     exit 0
 }
 # The entry systemd-boot booted (its LoaderEntrySelected variable: 4 attribute bytes, UTF-16).
-loader_entry() { tail -c +5 /sys/firmware/efi/efivars/LoaderEntrySelected-* 2>/dev/null | tr -d '\0'; }
+# (Read with cat: efivarfs files do not seek.)
+loader_entry() { cat /sys/firmware/efi/efivars/LoaderEntrySelected-* 2>/dev/null | tail -c +5 | tr -d '\0'; }
 # The entry id of a state (moss names them ID-STATE-KERNEL.conf), from bootctl's view of the ESP.
 entry_of() { bootctl list --no-pager 2>/dev/null | sed -n "s/^ *id: \([a-z]*-$1-.*\.conf\)$/\1/p" | head -n 1; }
 wait_inactive() {
@@ -118,6 +119,11 @@ case "$phase" in
     else
         fail dbus-activation "$(echo "$listing" | tail -n 3 | tr '\n' '|') mossd $(systemctl show -P ActiveState mossd.service)"
     fi
+    # The PackageKit facade on the same bus (software centres talk to it; pkcon is not in the
+    # image, busctl reads its properties).
+    backend="$(busctl get-property org.freedesktop.PackageKit /org/freedesktop/PackageKit org.freedesktop.PackageKit BackendName 2>&1)"
+    check packagekit "org.freedesktop.PackageKit served by mossd: BackendName $backend" \
+        test "$backend" = 's "moss"'
     check idle-exit "mossd.service inactive again after idle-exit-seconds 5" wait_inactive mossd.service 30
     # 3. Rebootless update: an old process keeps running, new binaries run at once.
     sleep 3600 &

@@ -356,9 +356,30 @@ fn contain(mut command: Command, sandbox: &Sandbox) -> io::Result<std::process::
         nix::unistd::sethostname(std::ffi::OsStr::from_bytes(hostname.as_bytes()))
             .map_err(errno)?;
         nix::unistd::chdir(root.as_c_str()).map_err(errno)?;
-        nix::unistd::pivot_root(dot.as_c_str(), old_root.as_c_str()).map_err(errno)?;
-        nix::unistd::chdir(slash.as_c_str()).map_err(errno)?;
-        nix::mount::umount2(old_root_absolute.as_c_str(), MntFlags::MNT_DETACH).map_err(errno)?;
+        match nix::unistd::pivot_root(dot.as_c_str(), old_root.as_c_str()) {
+            Ok(()) => {
+                nix::unistd::chdir(slash.as_c_str()).map_err(errno)?;
+                nix::mount::umount2(old_root_absolute.as_c_str(), MntFlags::MNT_DETACH)
+                    .map_err(errno)?;
+            }
+            // The initramfs's root cannot be pivoted away from, and the offline rollback at
+            // boot (`moss fstx` in the initrd) runs there: move the new root over `/` and
+            // chroot into it, as switch_root does. The old root stays underneath, out of
+            // reach of every path.
+            Err(nix::errno::Errno::EINVAL) => {
+                nix::mount::mount(
+                    Some(dot.as_c_str()),
+                    slash.as_c_str(),
+                    None::<&std::ffi::CStr>,
+                    MsFlags::MS_MOVE,
+                    None::<&std::ffi::CStr>,
+                )
+                .map_err(errno)?;
+                nix::unistd::chroot(dot.as_c_str()).map_err(errno)?;
+                nix::unistd::chdir(slash.as_c_str()).map_err(errno)?;
+            }
+            Err(error) => return Err(errno(error)),
+        }
         nix::unistd::unlinkat(
             nix::fcntl::AT_FDCWD,
             old_root_absolute.as_c_str(),

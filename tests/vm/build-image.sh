@@ -124,8 +124,10 @@ install -D -m 0644 /dev/null "$tree/usr/lib/kernel/cmdline.d/10-console.cmdline"
 echo "console=ttyS0,115200 systemd.show_status=false systemd.firstboot=off" > "$tree/usr/lib/kernel/cmdline.d/10-console.cmdline"
 install -D -m 0644 /dev/null "$tree/usr/lib/systemd/system-preset/10-moss-vm.preset"
 # The guest has no network: nothing should wait for it (moss-update.service wants
-# network-online.target).
-printf 'enable moss-vm-driver.service\ndisable systemd-networkd-wait-online.service\n' \
+# network-online.target, and systemd-networkd-wait-online waits 2 minutes for a link that never
+# comes). networkd enables wait-online with it (Also=), so networkd stays off too.
+printf '%s\n' 'enable moss-vm-driver.service' 'disable systemd-networkd.service' \
+    'disable systemd-networkd.socket' 'disable systemd-networkd-wait-online.service' \
     > "$tree/usr/lib/systemd/system-preset/10-moss-vm.preset"
 install -D -m 0644 /dev/null "$tree/usr/lib/sysusers.d/moss-vm.conf"
 echo 'u tester 1000 "moss VM test user" /home/tester /bin/bash' > "$tree/usr/lib/sysusers.d/moss-vm.conf"

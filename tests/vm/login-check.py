@@ -12,7 +12,8 @@ import time
 import pexpect
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-PROMPT = r"root@[^:]*:[^#]*# "
+# The prompt is set after the login (the image has no bashrc: bash's own is `-bash-5.2# `).
+PROMPT = "moss-vm# "
 BOOT_TIMEOUT = int(os.environ.get("MOSS_VM_LOGIN_TIMEOUT", "600"))
 
 
@@ -30,7 +31,9 @@ def main():
         session.sendline("")
         session.expect("login: ")
         session.sendline("root")
-        session.expect(PROMPT, timeout=120)
+        session.expect("# ", timeout=120)
+        session.sendline("PS1='moss-vm''# '")
+        session.expect(PROMPT)
         print(f"\n[login-check] logged in after {time.monotonic() - started:.0f} s", flush=True)
         session.sendline("moss state list; echo moss-exit=$?")
         session.expect(r"moss-exit=(\d+)", timeout=300)

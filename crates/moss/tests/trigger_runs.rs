@@ -524,8 +524,9 @@ async fn etc_and_var_are_regenerated_without_reinstalling() {
     assert_eq!(after, before);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn activating_an_untouched_archived_tree_runs_no_transaction_trigger() {
+/// State 1: the example triggers and content for each (8 trigger runs); state 2: the same and an
+/// unrelated package, so that state 1's tree is archived.
+async fn two_states() -> Root {
     let mut root = Root::new().await;
     let stones = root.stones.clone();
     root.add("tools", tools(&stones)).await;
@@ -547,6 +548,12 @@ async fn activating_an_untouched_archived_tree_runs_no_transaction_trigger() {
     root.apply(&["tools", "content", "triggers", "unrelated"])
         .await
         .unwrap();
+    root
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn activating_an_untouched_archived_tree_runs_no_transaction_trigger() {
+    let root = two_states().await;
     assert!(root.root.join(".moss/root/1/usr").exists());
     let switch = root.moss.activate(1).await.unwrap();
     assert_eq!(switch.reused, Some(1));
@@ -557,26 +564,7 @@ async fn activating_an_untouched_archived_tree_runs_no_transaction_trigger() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_state_rebuilt_without_its_archive_gets_its_transaction_triggers_even_when_skipping() {
-    let mut root = Root::new().await;
-    let stones = root.stones.clone();
-    root.add("tools", tools(&stones)).await;
-    root.add("content", content(&stones)).await;
-    root.add("triggers", example_triggers(&stones)).await;
-    root.add(
-        "unrelated",
-        stone(
-            &stones,
-            "unrelated",
-            "1",
-            &[file("share/doc/unrelated", "x")],
-            &[],
-        ),
-    )
-    .await;
-    root.apply(&["tools", "content", "triggers"]).await.unwrap();
-    root.apply(&["tools", "content", "triggers", "unrelated"])
-        .await
-        .unwrap();
+    let root = two_states().await;
     // State 1's archived tree is gone (another transaction reused it), so activating state 1
     // rebuilds its tree from the store, as the offline rollback at boot does (`moss fstx`).
     fs::remove_dir_all(root.root.join(".moss/root/1")).unwrap();

@@ -129,6 +129,16 @@ install -D -m 0644 /dev/null "$tree/usr/lib/systemd/system-preset/10-moss-vm.pre
 printf '%s\n' 'enable moss-vm-driver.service' 'disable systemd-networkd.service' \
     'disable systemd-networkd.socket' 'disable systemd-networkd-wait-online.service' \
     > "$tree/usr/lib/systemd/system-preset/10-moss-vm.preset"
+# Bus activation waits up to 2 minutes (dbus-daemon's default is 25 s): under TCG the debug
+# build of mossd has been seen taking 23 s to start on a loaded host.
+install -D -m 0644 /dev/null "$tree/usr/share/dbus-1/system.d/moss-vm-timeouts.conf"
+cat > "$tree/usr/share/dbus-1/system.d/moss-vm-timeouts.conf" <<'EOF'
+<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <limit name="service_start_timeout">120000</limit>
+</busconfig>
+EOF
 install -D -m 0644 /dev/null "$tree/usr/lib/sysusers.d/moss-vm.conf"
 echo 'u tester 1000 "moss VM test user" /home/tester /bin/bash' > "$tree/usr/lib/sysusers.d/moss-vm.conf"
 install -D -m 0644 "$here/guest/moss-vm-driver.service" "$tree/usr/lib/systemd/system/moss-vm-driver.service"

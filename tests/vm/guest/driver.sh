@@ -220,8 +220,8 @@ case "$phase" in
     ;;
 4)
     if [ "$running" = running ] && [ "$(cat /etc/machine-id)" != "$(cat "$state/machine-id")" ] \
-        && [ "$(moss state list 2>/dev/null | grep -c .)" -ge 3 ] && [ "$(state_id)" = "$(cat "$state/newest")" ]; then
-        pass factory-reset "new machine-id $(cat /etc/machine-id); system running; moss knows $(moss state list 2>/dev/null | grep -c .) state lines, active $(state_id)"
+        && [ "$(moss state list 2>/dev/null | grep -c '^State #')" -ge 3 ] && [ "$(state_id)" = "$(cat "$state/newest")" ]; then
+        pass factory-reset "new machine-id $(cat /etc/machine-id); system running; moss still knows $(moss state list 2>/dev/null | grep -c '^State #') states, active $(state_id)"
     else
         fail factory-reset "system $running; $(moss state list 2>&1 | head -n 3 | tr '\n' '|')"
     fi

@@ -124,6 +124,15 @@ fn content(stones: &Path) -> PathBuf {
     )
 }
 
+/// What the example transaction triggers run for [`content`], in their order.
+const TRANSACTION_CALLS: [&str; 5] = [
+    "/usr/sbin/depmod -a 6.6.7",
+    "/usr/bin/fc-cache",
+    "/usr/bin/glib-compile-schemas /usr/share/glib-2.0/schemas",
+    "/usr/bin/gtk-update-icon-cache -ftq /usr/share/icons/hicolor",
+    "/usr/bin/update-mime-database -n /usr/share/mime",
+];
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_example_trigger_fires_with_its_arguments_in_order() {
     let mut root = Root::new().await;
@@ -133,21 +142,18 @@ async fn every_example_trigger_fires_with_its_arguments_in_order() {
     root.add("content", content(&stones)).await;
     let switch = root.apply(&["tools", "triggers", "content"]).await.unwrap();
     assert_eq!(switch.state, 1);
-    assert_eq!(
-        calls(&root.usr()),
-        [
-            // Transaction triggers (before the swap, into the new /usr), by name.
-            "/usr/sbin/depmod -a 6.6.7",
-            "/usr/bin/fc-cache",
-            "/usr/bin/glib-compile-schemas /usr/share/glib-2.0/schemas",
-            "/usr/bin/gtk-update-icon-cache -ftq /usr/share/icons/hicolor",
-            "/usr/bin/update-mime-database -n /usr/share/mime",
-            // System triggers (after the swap), in their before/after order.
+    // Transaction triggers (before the swap, into the new /usr), by name, then system triggers
+    // (after the swap), in their before/after order.
+    let expected: Vec<&str> = TRANSACTION_CALLS
+        .iter()
+        .chain(&[
             "/usr/bin/systemd-sysusers",
             "/usr/bin/systemd-tmpfiles --create -E",
             "/usr/sbin/ldconfig -X",
-        ]
-    );
+        ])
+        .copied()
+        .collect();
+    assert_eq!(calls(&root.usr()), expected);
     // gio-querymodules matched nothing: it did not run.
     let runs = root.moss.trigger_runs(1).await.unwrap();
     assert_eq!(runs.len(), 8);
@@ -581,16 +587,7 @@ async fn a_state_rebuilt_without_its_archive_gets_its_transaction_triggers_even_
         .unwrap();
     assert_ne!(switch.reused, Some(1));
     // The transaction triggers made their part of the new tree; no system trigger ran.
-    assert_eq!(
-        calls(&root.usr()),
-        [
-            "/usr/sbin/depmod -a 6.6.7",
-            "/usr/bin/fc-cache",
-            "/usr/bin/glib-compile-schemas /usr/share/glib-2.0/schemas",
-            "/usr/bin/gtk-update-icon-cache -ftq /usr/share/icons/hicolor",
-            "/usr/bin/update-mime-database -n /usr/share/mime",
-        ]
-    );
+    assert_eq!(calls(&root.usr()), TRANSACTION_CALLS);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

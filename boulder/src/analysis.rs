@@ -274,7 +274,8 @@ pub fn is_system_library_dir(dir: &str) -> bool {
     }
 }
 
-fn normalise(path: &str) -> PathBuf {
+/// `path` made absolute with `..` and `.` resolved lexically (no file system access).
+pub(crate) fn normalise(path: &str) -> PathBuf {
     let mut out = PathBuf::from("/");
     for component in Path::new(path).components() {
         match component {

@@ -24,17 +24,13 @@
 
 use std::{
     collections::{BTreeMap, BTreeSet},
-    fs::{self, File},
-    io::BufWriter,
+    fs,
     os::unix::fs::symlink,
     path::{Path, PathBuf},
     process::Command,
 };
 
-use stone::{
-    ContentSource, Dependency, DependencyKind, Entry, FileType, Layout, Package, WriteOptions,
-    Writer,
-};
+use stone::{Dependency, Package, WriteOptions};
 
 use crate::{
     analysis::{self, Findings},
@@ -63,13 +59,8 @@ pub enum DebError {
         field: &'static str,
     },
     /// Writing a stone failed.
-    #[error("writing {}: {source}", path.display())]
-    Stone {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        source: stone::Error,
-    },
+    #[error(transparent)]
+    Emit(#[from] crate::emit::EmitError),
     /// Plain I/O.
     #[error("{action} {}: {source}", path.display())]
     Io {
@@ -233,20 +224,6 @@ pub fn place(path: &str) -> Placement {
     Placement::Dropped
 }
 
-fn normalise(path: &Path) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    for component in path.components() {
-        match component {
-            std::path::Component::Normal(part) => parts.push(part.to_string_lossy().into_owned()),
-            std::path::Component::ParentDir => {
-                parts.pop();
-            }
-            _ => {}
-        }
-    }
-    format!("/{}", parts.join("/"))
-}
-
 /// A relative link whose target moves (`/lib64/x -> ../lib/...`) is made absolute to where the
 /// target now is; other links are kept as they are.
 fn link_target(path: &str, target: &str) -> String {
@@ -254,7 +231,9 @@ fn link_target(path: &str, target: &str) -> String {
         return target.to_owned();
     }
     let parent = Path::new(path).parent().unwrap_or(Path::new("/"));
-    let old = normalise(&parent.join(target));
+    let old = analysis::normalise(&parent.join(target).to_string_lossy())
+        .to_string_lossy()
+        .into_owned();
     match place(&old) {
         Placement::Usr(new) if new != old || place(path) != Placement::Usr(path.to_owned()) => new,
         _ => target.to_owned(),
@@ -388,8 +367,7 @@ pub fn convert(
         .flat_map(|(_, _, findings)| &findings.provides)
         .collect();
     let mut report = Report::default();
-    let mut depends_of = Vec::new();
-    for (placed, _, findings) in &analysed {
+    for (placed, entries, findings) in &analysed {
         let mut depends = BTreeSet::new();
         for dependency in &findings.depends {
             if findings.provides.contains(dependency) {
@@ -405,9 +383,6 @@ pub fn convert(
                     .insert(dependency.to_string());
             }
         }
-        depends_of.push(depends);
-    }
-    for ((placed, entries, findings), depends) in analysed.iter().zip(depends_of) {
         let control = &placed.control;
         let meta = Package {
             name: control.name.clone(),
@@ -421,20 +396,13 @@ pub fn convert(
             licenses: Vec::new(),
             source_id: control.name.clone(),
             depends: depends.into_iter().collect(),
-            provides: findings
-                .provides
-                .iter()
-                .filter(|provider| {
-                    !(provider.kind == DependencyKind::Name && provider.target == control.name)
-                })
-                .cloned()
-                .collect(),
+            provides: findings.provides.iter().cloned().collect(),
             ..Package::default()
         };
         let path = out.join(meta.file_name());
-        report
-            .stones
-            .push(write_stone(&meta, entries, &path, options)?);
+        let below_usr = entries.iter().filter(|entry| entry.path != "/usr");
+        crate::emit::write_stone(&meta, below_usr, &path, options)?;
+        report.stones.push(path);
         if !placed.dropped.is_empty() {
             report
                 .dropped
@@ -442,58 +410,6 @@ pub fn convert(
         }
     }
     Ok(report)
-}
-
-fn write_stone(
-    meta: &Package,
-    entries: &[InstalledEntry],
-    path: &Path,
-    options: WriteOptions,
-) -> Result<PathBuf, DebError> {
-    let stone_error = |source| DebError::Stone {
-        path: path.to_owned(),
-        source,
-    };
-    let mut writer = Writer::new(FileType::Binary).with_options(options);
-    writer.add_meta(meta.to_records());
-    for entry in entries {
-        if entry.path == "/usr" {
-            continue;
-        }
-        let target = entry
-            .path
-            .strip_prefix("/usr/")
-            .unwrap_or(&entry.path)
-            .to_owned();
-        let layout_entry = match &entry.kind {
-            EntryKind::Regular(_) => {
-                let digest = writer
-                    .add_content(ContentSource::Path(entry.host_path.clone()))
-                    .map_err(stone_error)?;
-                Entry::Regular { digest, target }
-            }
-            EntryKind::Symlink(source) => Entry::Symlink {
-                source: source.clone(),
-                target,
-            },
-            _ => Entry::Directory(target),
-        };
-        writer.add_layout(Layout {
-            uid: 0,
-            gid: 0,
-            mode: entry.mode,
-            tag: 0,
-            entry: layout_entry,
-        });
-    }
-    let file = File::create(path).map_err(io("creating", path))?;
-    writer
-        .write(BufWriter::new(file))
-        .map_err(|source| DebError::Stone {
-            path: path.to_owned(),
-            source,
-        })?;
-    Ok(path.to_owned())
 }
 
 #[cfg(test)]

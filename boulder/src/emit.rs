@@ -167,6 +167,54 @@ fn layout_target(path: &str) -> String {
     path.strip_prefix("/usr/").unwrap_or(path).to_owned()
 }
 
+/// Write one binary stone at `path`: `meta` and the layout of `entries` (paths below `/usr`),
+/// the contents of regular files read from their host paths. Also used by `import-deb`.
+pub(crate) fn write_stone<'a>(
+    meta: &Package,
+    entries: impl IntoIterator<Item = &'a InstalledEntry>,
+    path: &Path,
+    options: WriteOptions,
+) -> Result<(), EmitError> {
+    let stone_error = |source| EmitError::Stone {
+        path: path.to_owned(),
+        source,
+    };
+    let mut writer = Writer::new(FileType::Binary).with_options(options);
+    writer.add_meta(meta.to_records());
+    for entry in entries {
+        let target = layout_target(&entry.path);
+        let layout_entry = match &entry.kind {
+            EntryKind::Regular(_) => {
+                let digest = writer
+                    .add_content(ContentSource::Path(entry.host_path.clone()))
+                    .map_err(stone_error)?;
+                Entry::Regular { digest, target }
+            }
+            EntryKind::Symlink(source) => Entry::Symlink {
+                source: source.clone(),
+                target,
+            },
+            EntryKind::Directory => Entry::Directory(target),
+            EntryKind::CharDevice => Entry::CharacterDevice(target),
+            EntryKind::BlockDevice => Entry::BlockDevice(target),
+            EntryKind::Fifo => Entry::Fifo(target),
+            EntryKind::Socket => Entry::Socket(target),
+        };
+        writer.add_layout(Layout {
+            uid: 0,
+            gid: 0,
+            mode: entry.mode,
+            tag: 0,
+            entry: layout_entry,
+        });
+    }
+    let file = File::create(path).map_err(|source| EmitError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    writer.write(BufWriter::new(file)).map_err(stone_error)
+}
+
 /// What was written.
 #[derive(Debug, Clone)]
 pub struct Emitted {
@@ -198,41 +246,7 @@ pub fn write(
     for package in packages {
         let meta = meta(recipe, package, arch, build_release);
         let path = out.join(meta.file_name());
-        let stone_error = |source| EmitError::Stone {
-            path: path.clone(),
-            source,
-        };
-        let mut writer = Writer::new(FileType::Binary).with_options(options);
-        writer.add_meta(meta.to_records());
-        for entry in &package.entries {
-            let target = layout_target(&entry.path);
-            let layout_entry = match &entry.kind {
-                EntryKind::Regular(_) => {
-                    let digest = writer
-                        .add_content(ContentSource::Path(entry.host_path.clone()))
-                        .map_err(stone_error)?;
-                    Entry::Regular { digest, target }
-                }
-                EntryKind::Symlink(source) => Entry::Symlink {
-                    source: source.clone(),
-                    target,
-                },
-                EntryKind::Directory => Entry::Directory(target),
-                EntryKind::CharDevice => Entry::CharacterDevice(target),
-                EntryKind::BlockDevice => Entry::BlockDevice(target),
-                EntryKind::Fifo => Entry::Fifo(target),
-                EntryKind::Socket => Entry::Socket(target),
-            };
-            writer.add_layout(Layout {
-                uid: 0,
-                gid: 0,
-                mode: entry.mode,
-                tag: 0,
-                entry: layout_entry,
-            });
-        }
-        let file = File::create(&path).map_err(io(&path))?;
-        writer.write(BufWriter::new(file)).map_err(stone_error)?;
+        write_stone(&meta, &package.entries, &path, options)?;
         stones.push(path);
     }
 

@@ -176,16 +176,7 @@ fn hostile_package() -> Package {
         licenses: vec!["MPL-2.0".into()],
         source_id: "hostile".into(),
         depends: vec![Dependency::name("victim")],
-        provides: Vec::new(),
-        conflicts: Vec::new(),
-        build_depends: Vec::new(),
-        uri: None,
-        hash: None,
-        size: None,
-        source_uri: None,
-        source_path: None,
-        source_ref: None,
-        unknown: Vec::new(),
+        ..Package::default()
     }
 }
 

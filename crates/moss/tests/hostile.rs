@@ -26,17 +26,7 @@ fn package(name: &str) -> Package {
         homepage: "https://example.invalid".into(),
         licenses: vec!["MPL-2.0".into()],
         source_id: name.into(),
-        depends: vec![],
-        provides: vec![],
-        conflicts: vec![],
-        build_depends: vec![],
-        uri: None,
-        hash: None,
-        size: None,
-        source_uri: None,
-        source_path: None,
-        source_ref: None,
-        unknown: vec![],
+        ..Package::default()
     }
 }
 

@@ -137,17 +137,7 @@ fn make_stone(name: &str, release: u64, build_release: u64, body: &[u8]) -> Vec<
         homepage: "https://example.org".to_owned(),
         licenses: vec!["MPL-2.0".to_owned()],
         source_id: name.to_owned(),
-        depends: Vec::new(),
-        provides: Vec::new(),
-        conflicts: Vec::new(),
-        build_depends: Vec::new(),
-        uri: None,
-        hash: None,
-        size: None,
-        source_uri: None,
-        source_path: None,
-        source_ref: None,
-        unknown: Vec::new(),
+        ..Package::default()
     };
     let mut writer = Writer::new(FileType::Binary);
     writer.add_meta(package.to_records());

@@ -254,11 +254,12 @@ impl Moss {
         // and `/var`. (The VM test found a state rolled back at boot from another state's tree
         // without a module index: its kernel could load no module.)
         let run_transaction = reused != Some(state.id);
+        let run_system = !options.skip_triggers;
         let pending = match self
-            .run_transaction_triggers(&state, previous, run_transaction)
+            .run_transaction_triggers(&state, previous, run_transaction, run_system)
             .await
         {
-            Ok(pending) => (!options.skip_triggers).then_some(pending),
+            Ok(pending) => run_system.then_some(pending),
             Err(error) => {
                 remove_tree(&staging_usr)?;
                 if record {

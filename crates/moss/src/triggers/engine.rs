@@ -54,41 +54,55 @@ pub(crate) fn system_stamp(root: &Path) -> PathBuf {
 }
 
 impl Moss {
-    /// Before the swap: load both scopes from the staged tree (a bad file fails here, with the
-    /// live system untouched), run the transaction triggers in a container over the staged
-    /// `/usr`, and plan the system triggers for what changed since `previous`.
+    /// Before the swap: load the scopes that run from the staged tree (a bad file fails here,
+    /// with the live system untouched), run the transaction triggers in a container over the
+    /// staged `/usr` when `run_transaction`, and plan the system triggers for what changed since
+    /// `previous` when `run_system`.
     pub(crate) async fn run_transaction_triggers(
         &self,
         target: &crate::db::State,
         previous: Option<u64>,
         run_transaction: bool,
+        run_system: bool,
     ) -> Result<PendingSystem, EngineError> {
         let paths = self.installation.paths().clone();
         let staging_usr = paths.staging().join("usr");
         let environment = self.environment();
-        let transaction = load(&staging_usr, Scope::Transaction)?;
-        let system = load(&staging_usr, Scope::System)?;
+        let scope = |run: bool, scope: Scope| -> Result<Vec<_>, EngineError> {
+            Ok(if run {
+                load(&staging_usr, scope)?
+            } else {
+                Vec::new()
+            })
+        };
+        let transaction = scope(run_transaction, Scope::Transaction)?;
+        let system = scope(run_system, Scope::System)?;
         if transaction.is_empty() && system.is_empty() {
             return Ok(PendingSystem::default());
         }
         let new = self.tree_of(target).await?;
-        // Only what changed, when `/etc` and `/var` are known to match the previous state;
-        // otherwise (a failed or interrupted run, a first install) everything the state matches.
-        let stamped = fs::read_to_string(system_stamp(&paths.root))
-            .ok()
-            .and_then(|text| text.trim().parse::<u64>().ok());
-        let old = match previous {
-            Some(previous) if stamped == Some(previous) => self.state_tree(previous).await.ok(),
-            _ => None,
+        let system_plan = if system.is_empty() {
+            Vec::new()
+        } else {
+            // Only what changed, when `/etc` and `/var` are known to match the previous state;
+            // otherwise (a failed or interrupted run, a first install) everything the state
+            // matches.
+            let stamped = fs::read_to_string(system_stamp(&paths.root))
+                .ok()
+                .and_then(|text| text.trim().parse::<u64>().ok());
+            let old = match previous {
+                Some(previous) if stamped == Some(previous) => self.state_tree(previous).await.ok(),
+                _ => None,
+            };
+            let changed = changed_paths(old.as_ref(), &new);
+            plan(
+                Scope::System,
+                &system,
+                changed.iter().map(String::as_str),
+                &paths.root,
+                environment,
+            )?
         };
-        let changed = changed_paths(old.as_ref(), &new);
-        let system_plan = plan(
-            Scope::System,
-            &system,
-            changed.iter().map(String::as_str),
-            &paths.root,
-            environment,
-        )?;
         let mut transaction_runs = Vec::new();
         if run_transaction {
             let all: Vec<String> = absolute_paths(&new);

@@ -293,8 +293,9 @@ impl Daemon {
             .expect("the connection is set before any call is served")
     }
 
-    /// Note a call (for idle exit).
-    pub fn touch(&self) {
+    /// Note activity (for idle exit). Handlers hold a [`Daemon::call`] guard instead, so that
+    /// no call in flight is cut off by an idle exit.
+    fn touch(&self) {
         *self
             .last_activity
             .lock()

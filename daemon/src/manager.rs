@@ -292,7 +292,7 @@ impl Manager {
     /// One state in full (packages, date, kind, boot entries; 0: the active state), as the JSON
     /// object that `moss state query` prints in JSON (`moss::state_query::StateDetails`).
     async fn state_query(&self, id: u64) -> Result<String, Error> {
-        self.daemon.touch();
+        let _call = self.daemon.call();
         let id = match id {
             0 => self.daemon.moss.active_state().unwrap_or(0),
             id => id,
@@ -331,7 +331,7 @@ impl Manager {
     /// The boot entries a boot sync manages, and why there are none when boot entries cannot
     /// be managed on this system (read-only).
     async fn boot_entries(&self) -> Result<(Vec<BootEntry>, String), Error> {
-        self.daemon.touch();
+        let _call = self.daemon.call();
         let config = moss::boot::BootConfig::load(&self.daemon.root)
             .map_err(|error| Error::Failed(error.to_string()))?;
         let status = self
@@ -352,7 +352,7 @@ impl Manager {
         #[zbus(signal_emitter)] emitter: SignalEmitter<'_>,
         policy: String,
     ) -> Result<(), Error> {
-        self.daemon.touch();
+        let _call = self.daemon.call();
         limits::text(&policy, "update policy")?;
         let policy: crate::config::UpdatePolicy = policy.parse().map_err(Error::InvalidArgument)?;
         authority::authorize(connection, &header, actions::CONFIGURE).await?;
@@ -373,7 +373,7 @@ impl Manager {
         #[zbus(signal_emitter)] emitter: SignalEmitter<'_>,
         count: u32,
     ) -> Result<(), Error> {
-        self.daemon.touch();
+        let _call = self.daemon.call();
         authority::authorize(connection, &header, actions::CONFIGURE).await?;
         self.daemon
             .set_keep_states(count)

@@ -166,7 +166,7 @@ impl TransactionObject {
         #[zbus(header)] header: Header<'_>,
         #[zbus(connection)] connection: &Connection,
     ) -> Result<(), Error> {
-        self.daemon.touch();
+        let _call = self.daemon.call();
         if self.entry.status() != status::WAITING {
             // Joined or already running: the caller follows it; nothing to start.
             return Ok(());
@@ -195,7 +195,7 @@ impl TransactionObject {
         #[zbus(header)] header: Header<'_>,
         #[zbus(connection)] connection: &Connection,
     ) -> Result<(), Error> {
-        self.daemon.touch();
+        let _call = self.daemon.call();
         let caller = authority::caller(connection, &header).await?;
         if caller.uid != self.entry.caller.uid {
             authority::authorize(connection, &header, actions::CANCEL_FOREIGN).await?;
@@ -238,7 +238,7 @@ impl TransactionObject {
 
     /// Events numbered above `since`: `(sequence, progress JSON)`.
     fn events(&self, since: u64) -> Vec<(u64, String)> {
-        self.daemon.touch();
+        let _call = self.daemon.call();
         self.entry
             .lock()
             .events
@@ -250,7 +250,7 @@ impl TransactionObject {
 
     /// `(status, message, outcome JSON)`.
     fn result(&self) -> (String, String, String) {
-        self.daemon.touch();
+        let _call = self.daemon.call();
         let progress = self.entry.lock();
         progress
             .result

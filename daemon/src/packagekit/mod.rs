@@ -155,7 +155,7 @@ impl PackageKit {
         #[zbus(header)] header: Header<'_>,
         #[zbus(connection)] connection: &Connection,
     ) -> zbus::fdo::Result<OwnedObjectPath> {
-        self.shared.daemon.touch();
+        let _call = self.shared.daemon.call();
         let caller = authority::caller(connection, &header)
             .await
             .map_err(|error| zbus::fdo::Error::AccessDenied(error.message()))?;

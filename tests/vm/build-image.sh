@@ -75,6 +75,8 @@ make_deb() { # NAME VERSION DIR
         "$1" "$2" "$1 (built by tests/vm/build-image.sh)" > "$3/DEBIAN/control"
     dpkg-deb --root-owner-group -Zgzip -b "$3" "$own/debs/$1_$2.deb" > /dev/null
 }
+# put FILE [MODE]: standard input into FILE, its directories made (mode 0644 unless named).
+put() { install -D -m "${2:-0644}" /dev/stdin "$1"; }
 tree="$own/moss"
 install -D -m 0755 "$moss" "$tree/usr/bin/moss"
 install -D -m 0755 "$bin/mossd" "$tree/usr/libexec/mossd"
@@ -82,9 +84,9 @@ strip --strip-debug "$tree/usr/bin/moss" "$tree/usr/libexec/mossd"
 # Man pages and shell completions, generated from the same clap definitions as --help.
 "$moss" generate man "$tree/usr/share/man/man1"
 "$bin/mossd" --generate-man "$tree/usr/share/man/man1"
-"$moss" generate completions bash | install -D -m 0644 /dev/stdin "$tree/usr/share/bash-completion/completions/moss"
-"$moss" generate completions zsh | install -D -m 0644 /dev/stdin "$tree/usr/share/zsh/site-functions/_moss"
-"$moss" generate completions fish | install -D -m 0644 /dev/stdin "$tree/usr/share/fish/vendor_completions.d/moss.fish"
+"$moss" generate completions bash | put "$tree/usr/share/bash-completion/completions/moss"
+"$moss" generate completions zsh | put "$tree/usr/share/zsh/site-functions/_moss"
+"$moss" generate completions fish | put "$tree/usr/share/fish/vendor_completions.d/moss.fish"
 for unit in mossd.service moss-update.service moss-update.timer moss-fstx.service \
     moss-offline-update.service; do
     install -D -m 0644 "$repository/systemd/$unit" "$tree/usr/lib/systemd/system/$unit"
@@ -106,8 +108,7 @@ fi
 public_key="$(tail -n 1 "$out/key.pub")"
 
 tree="$own/moss-vm-system"
-install -D -m 0644 /dev/null "$tree/usr/share/moss/repo.d/vm.kdl"
-cat > "$tree/usr/share/moss/repo.d/vm.kdl" <<EOF
+put "$tree/usr/share/moss/repo.d/vm.kdl" <<EOF
 // The VM test's signed repository; /srv/moss-vm/repo links to the current revision.
 vm {
     description "the VM test's repository"
@@ -120,27 +121,24 @@ install -D -m 0644 "$repository/examples/triggers/tx.d/kmod.yaml" "$tree/usr/sha
 for trigger in "$repository"/examples/triggers/sys.d/*.yaml; do
     install -D -m 0644 "$trigger" "$tree/usr/share/moss/triggers/sys.d/$(basename "$trigger")"
 done
-install -D -m 0644 /dev/null "$tree/usr/lib/kernel/cmdline.d/10-console.cmdline"
-echo "console=ttyS0,115200 systemd.show_status=false systemd.firstboot=off" > "$tree/usr/lib/kernel/cmdline.d/10-console.cmdline"
-install -D -m 0644 /dev/null "$tree/usr/lib/systemd/system-preset/10-moss-vm.preset"
+echo "console=ttyS0,115200 systemd.show_status=false systemd.firstboot=off" \
+    | put "$tree/usr/lib/kernel/cmdline.d/10-console.cmdline"
 # The guest has no network: nothing should wait for it (moss-update.service wants
 # network-online.target, and systemd-networkd-wait-online waits 2 minutes for a link that never
 # comes). networkd enables wait-online with it (Also=), so networkd stays off too.
 printf '%s\n' 'enable moss-vm-driver.service' 'disable systemd-networkd.service' \
     'disable systemd-networkd.socket' 'disable systemd-networkd-wait-online.service' \
-    > "$tree/usr/lib/systemd/system-preset/10-moss-vm.preset"
+    | put "$tree/usr/lib/systemd/system-preset/10-moss-vm.preset"
 # Bus activation waits up to 2 minutes (dbus-daemon's default is 25 s): under TCG the debug
 # build of mossd has been seen taking 23 s to start on a loaded host.
-install -D -m 0644 /dev/null "$tree/usr/share/dbus-1/system.d/moss-vm-timeouts.conf"
-cat > "$tree/usr/share/dbus-1/system.d/moss-vm-timeouts.conf" <<'EOF'
+put "$tree/usr/share/dbus-1/system.d/moss-vm-timeouts.conf" <<'EOF'
 <!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
  "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
 <busconfig>
   <limit name="service_start_timeout">120000</limit>
 </busconfig>
 EOF
-install -D -m 0644 /dev/null "$tree/usr/lib/sysusers.d/moss-vm.conf"
-echo 'u tester 1000 "moss VM test user" /home/tester /bin/bash' > "$tree/usr/lib/sysusers.d/moss-vm.conf"
+echo 'u tester 1000 "moss VM test user" /home/tester /bin/bash' | put "$tree/usr/lib/sysusers.d/moss-vm.conf"
 install -D -m 0644 "$here/guest/moss-vm-driver.service" "$tree/usr/lib/systemd/system/moss-vm-driver.service"
 install -D -m 0755 "$here/guest/driver.sh" "$tree/usr/lib/moss-vm/driver.sh"
 # Debian generates /etc/pam.d/common-* in libpam-runtime's maintainer script (pam-auth-update),
@@ -156,14 +154,12 @@ make_deb moss-vm-system 1 "$tree"
 
 for revision in 1 2 3; do
     tree="$own/hello-$revision"
-    install -D -m 0755 /dev/null "$tree/usr/bin/moss-vm-hello"
-    printf '#!/bin/sh\necho "hello %s"\n' "$revision" > "$tree/usr/bin/moss-vm-hello"
+    printf '#!/bin/sh\necho "hello %s"\n' "$revision" | put "$tree/usr/bin/moss-vm-hello" 0755
     make_deb moss-vm-hello "$revision" "$tree"
 done
 for name in moss-vm-extra moss-vm-crash; do
     tree="$own/$name"
-    install -D -m 0755 /dev/null "$tree/usr/bin/$name"
-    printf '#!/bin/sh\necho "%s"\n' "$name" > "$tree/usr/bin/$name"
+    printf '#!/bin/sh\necho "%s"\n' "$name" | put "$tree/usr/bin/$name" 0755
     make_deb "$name" 1 "$tree"
 done
 

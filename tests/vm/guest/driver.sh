@@ -198,12 +198,13 @@ case "$phase" in
     previous="$(cat "$state/previous")"
     # The rolled-back tree is whole: its kernel loads modules (efivarfs, vfat for the ESP).
     modules="/usr/lib/modules/$(uname -r)/modules.dep.bin"
-    if [ "$(active_state)" = "$previous" ] \
+    active="$(active_state)"
+    if [ "$active" = "$previous" ] \
         && [ "$(state_id)" = "$previous" ] && [ "$running" = running ] && [ "$(hello)" = "hello 1" ] \
         && [ -s "$modules" ] && findmnt -n /sys/firmware/efi/efivars > /dev/null; then
-        pass rollback "booted the entry of state $previous ($(loader_entry)): initrd activated it; moss state active: $(active_state); $(hello); system $running; module index and efivarfs present"
+        pass rollback "booted the entry of state $previous ($(loader_entry)): initrd activated it; moss state active: $active; $(hello); system $running; module index and efivarfs present"
     else
-        fail rollback "wanted $previous, /usr/.stateID $(state_id), moss state active: $(active_state) ($(moss state active 2>&1 | head -n 1)); $(hello); system $running; $(ls -d "$modules" 2>&1); efivarfs $(findmnt -n -o FSTYPE /sys/firmware/efi/efivars || echo unmounted)"
+        fail rollback "wanted $previous, /usr/.stateID $(state_id), moss state active: $active ($(moss state active 2>&1 | head -n 1)); $(hello); system $running; $(ls -d "$modules" 2>&1); efivarfs $(findmnt -n -o FSTYPE /sys/firmware/efi/efivars || echo unmounted)"
     fi
     newest="$(cat "$state/newest")"
     check rollforward-arm "bootctl set-oneshot to state $newest" bootctl set-oneshot "$(entry_of "$newest")"
@@ -219,11 +220,13 @@ case "$phase" in
     finish reboot
     ;;
 4)
+    states="$(moss state list 2>&1)"
+    known="$(echo "$states" | grep -c '^State #')"
     if [ "$running" = running ] && [ "$(cat /etc/machine-id)" != "$(cat "$state/machine-id")" ] \
-        && [ "$(moss state list 2>/dev/null | grep -c '^State #')" -ge 3 ] && [ "$(state_id)" = "$(cat "$state/newest")" ]; then
-        pass factory-reset "new machine-id $(cat /etc/machine-id); system running; moss still knows $(moss state list 2>/dev/null | grep -c '^State #') states, active $(state_id)"
+        && [ "$known" -ge 3 ] && [ "$(state_id)" = "$(cat "$state/newest")" ]; then
+        pass factory-reset "new machine-id $(cat /etc/machine-id); system running; moss still knows $known states, active $(state_id)"
     else
-        fail factory-reset "system $running; $(moss state list 2>&1 | head -n 3 | tr '\n' '|')"
+        fail factory-reset "system $running; $(echo "$states" | head -n 3 | tr '\n' '|')"
     fi
     # 7. Background updates by moss-update.service, policy download then apply.
     ln -sfn repo-3 "$state/repo"

@@ -34,6 +34,7 @@ pub fn no_options() -> Options {
 struct Client {
     runtime: tokio::runtime::Runtime,
     connection: OnceCell<Connection>,
+    manager: OnceCell<ManagerProxy<'static>>,
 }
 
 fn client() -> &'static Client {
@@ -47,6 +48,7 @@ fn client() -> &'static Client {
             .build()
             .expect("a tokio runtime"),
         connection: OnceCell::new(),
+        manager: OnceCell::new(),
     })
 }
 
@@ -62,8 +64,20 @@ async fn connection() -> Result<Connection, UserError> {
         .map_err(|error| UserError::Unreachable(error.to_string()))
 }
 
+/// The manager's proxy, made once. It keeps no property cache: every read asks mossd, which
+/// exits when idle and comes back with values no cached copy would have seen change (and a
+/// fresh proxy per query cost a GetAll and two match rules each time).
 async fn manager() -> Result<ManagerProxy<'static>, UserError> {
-    Ok(ManagerProxy::new(&connection().await?).await?)
+    let connection = connection().await?;
+    Ok(client()
+        .manager
+        .get_or_try_init(|| {
+            ManagerProxy::builder(&connection)
+                .cache_properties(zbus::proxy::CacheProperties::No)
+                .build()
+        })
+        .await?
+        .clone())
 }
 
 /// Run `work` on the bus runtime; the returned future may be awaited on the GTK main loop.
@@ -107,37 +121,16 @@ where
     })
 }
 
-/// Set the background update policy (interactive authorisation, like every change).
+/// Set the background update policy (the proxy asks for interactive authorisation, like every
+/// change).
 pub fn set_update_policy(policy: &'static str) -> impl Future<Output = Result<(), UserError>> {
-    run(async move {
-        let proxy = manager().await?;
-        proxy
-            .inner()
-            .call_with_flags::<_, _, ()>(
-                "SetUpdatePolicy",
-                MethodFlags::ALLOW_INTERACTIVE_AUTH,
-                &(policy,),
-            )
-            .await?;
-        Ok(())
-    })
+    query(move |manager| async move { manager.set_update_policy(policy).await })
 }
 
 /// Set how many older states mossd keeps after each change (0: all), with interactive
 /// authorisation like the update policy.
 pub fn set_keep_states(count: u32) -> impl Future<Output = Result<(), UserError>> {
-    run(async move {
-        let proxy = manager().await?;
-        proxy
-            .inner()
-            .call_with_flags::<_, _, ()>(
-                "SetKeepStates",
-                MethodFlags::ALLOW_INTERACTIVE_AUTH,
-                &(count,),
-            )
-            .await?;
-        Ok(())
-    })
+    query(move |manager| async move { manager.set_keep_states(count).await })
 }
 
 /// What a followed transaction reports to the window.

@@ -24,7 +24,6 @@ use super::widgets;
 pub struct Activity {
     /// The revealer to put in the window.
     pub widget: gtk::Revealer,
-    card: gtk::Box,
     title: gtk::Label,
     headline: gtk::Label,
     detail: gtk::Label,
@@ -87,7 +86,6 @@ impl Activity {
             .build();
         let activity = Self {
             widget,
-            card,
             title,
             headline,
             detail,
@@ -159,7 +157,6 @@ impl Activity {
         if let Some(class) = tone {
             self.headline.add_css_class(class);
         }
-        // The card itself keeps its neutral background; only the headline is tinted.
-        let _ = &self.card;
+        // Only the headline is tinted; the card keeps its neutral background.
     }
 }

@@ -78,10 +78,7 @@ impl Shell {
         gtk::glib::spawn_future_local(async move {
             match bus::change(method, body).await {
                 Ok(path) => shell.follow(path, true),
-                Err(error) => {
-                    shell.activity.show_error(&title, &error);
-                    shell.toast(&error.title());
-                }
+                Err(error) => shell.report(&title, &error),
             }
         });
     }

@@ -146,14 +146,8 @@ impl Setup {
             .prefix("moss-root.")
             .tempdir()
             .unwrap();
-        let repository = example_repository(bus.directory());
         let mossd = Mossd::start(&bus, root.path(), environment);
-        let index = format!("file://{}", repository.display());
-        moss_ok(
-            &bus,
-            Who::Root,
-            &["repo", "add", "examples", &index, "--unsigned"],
-        );
+        let repository = add_examples(&bus);
         moss_ok(&bus, Who::Root, &["install", "-y", "bash-completion"]);
         Self {
             bus,
@@ -162,4 +156,59 @@ impl Setup {
             mossd,
         }
     }
+}
+
+/// Build the example repository beside the bus and add it (unsigned) as `examples`; its path.
+pub fn add_examples(bus: &TestBus) -> std::path::PathBuf {
+    let repository = example_repository(bus.directory());
+    let index = format!("file://{}", repository.display());
+    moss_ok(
+        bus,
+        Who::Root,
+        &["repo", "add", "examples", &index, "--unsigned"],
+    );
+    repository
+}
+
+/// A property of the manager as busctl prints it (`s "check"`, `u 1`), read by `nobody`.
+pub fn manager_property(bus: &TestBus, name: &str) -> String {
+    let mut command = bus.busctl(Who::Nobody);
+    command.arg("get-property").args(MANAGER).arg(name);
+    String::from_utf8_lossy(&run(command).stdout)
+        .trim()
+        .to_owned()
+}
+
+/// Pack `tool` at `release` (its file says which) into `repository`, replacing other releases,
+/// and index it again.
+pub fn publish_tool(repository: &Path, release: u32) {
+    let tree = tempfile::tempdir().unwrap();
+    let share = tree.path().join("usr/share/tool");
+    std::fs::create_dir_all(&share).unwrap();
+    std::fs::write(share.join("release"), format!("{release}\n")).unwrap();
+    let status = Command::new("python3")
+        .arg(crate::shared_dir().join("bench/stonepack.py"))
+        .arg("--tree")
+        .arg(tree.path())
+        .args(["--name", "tool", "--version", "1", "--release"])
+        .arg(release.to_string())
+        .args(["--summary", "A tool that gets updated", "--out"])
+        .arg(repository.join(format!("tool-1-{release}-1-x86_64.stone")))
+        .status()
+        .unwrap();
+    assert!(status.success(), "stonepack.py failed");
+    for entry in std::fs::read_dir(repository).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if name.starts_with("tool-") && !name.contains(&format!("-{release}-1-")) {
+            std::fs::remove_file(path).unwrap();
+        }
+    }
+    let status = Command::new(&crate::bus::binaries().1)
+        .arg("index")
+        .arg(repository)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
 }

@@ -8,7 +8,7 @@ use std::{
 };
 
 use moss_tests::{
-    bus::{Mossd, TestBus, Who, example_repository, wait_for},
+    bus::{Mossd, TestBus, Who, wait_for},
     daemon_support::*,
 };
 
@@ -169,13 +169,7 @@ fn background_update_policy_check_counts_updates() {
         &[],
         &["--config", &config.display().to_string()],
     );
-    let repository = example_repository(bus.directory());
-    let index = format!("file://{}", repository.display());
-    moss_ok(
-        &bus,
-        Who::Root,
-        &["repo", "add", "examples", &index, "--unsigned"],
-    );
+    add_examples(&bus);
     let mut command = bus.moss(Who::Root);
     command.args(["sync", "--automatic"]);
     let output = run(command);
@@ -185,18 +179,7 @@ fn background_update_policy_check_counts_updates() {
         "{}",
         text(&output)
     );
-    let mut command = bus.busctl(Who::Root);
-    command.args([
-        "get-property",
-        "com.serpentos.Moss1",
-        "/com/serpentos/Moss1",
-        "com.serpentos.Moss1",
-        "UpdatePolicy",
-    ]);
-    assert_eq!(
-        String::from_utf8_lossy(&run(command).stdout).trim(),
-        "s \"check\""
-    );
+    assert_eq!(manager_property(&bus, "UpdatePolicy"), "s \"check\"");
 }
 
 #[test]

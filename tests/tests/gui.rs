@@ -5,14 +5,14 @@
 //! Screenshots go to `$MOSS_GUI_SCREENSHOTS` (the README's come from
 //! `MOSS_GUI_SCREENSHOTS=docs/screenshots`), or to `target/gui-screenshots`.
 
-use std::{
-    path::{Path, PathBuf},
-    process::Command,
-};
+use std::path::{Path, PathBuf};
 
 use moss_tests::{
-    bus::{Mossd, TestBus, Who, binaries, example_repository, project_dir},
-    daemon_support::{MANAGER, Setup, moss_ok, property, snapshot, start_running_install, text},
+    bus::{Mossd, TestBus, Who, project_dir},
+    daemon_support::{
+        Setup, add_examples, manager_property, moss_ok, property, publish_tool, snapshot,
+        start_running_install, text,
+    },
     display::{Display, values},
 };
 
@@ -29,39 +29,6 @@ fn drive(bus: &TestBus, who: Who, scenario: &str) -> String {
     let output = display.drive(bus, who, scenario, &screenshots(scenario));
     assert!(output.status.success(), "driver failed: {}", text(&output));
     String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-/// Pack `tool` at `release` into `repository` (replacing other releases) and re-index it.
-fn publish_tool(repository: &Path, release: u32) {
-    let tree = tempfile::tempdir().unwrap();
-    let share = tree.path().join("usr/share/tool");
-    std::fs::create_dir_all(&share).unwrap();
-    std::fs::write(share.join("release"), format!("{release}\n")).unwrap();
-    let status = Command::new("python3")
-        .arg(moss_tests::shared_dir().join("bench/stonepack.py"))
-        .arg("--tree")
-        .arg(tree.path())
-        .args(["--name", "tool", "--version", "1", "--release"])
-        .arg(release.to_string())
-        .args(["--summary", "A tool that gets updated", "--out"])
-        .arg(repository.join(format!("tool-1-{release}-1-x86_64.stone")))
-        .status()
-        .unwrap();
-    assert!(status.success(), "stonepack.py failed");
-    for entry in std::fs::read_dir(repository).unwrap() {
-        let path = entry.unwrap().path();
-        let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        if name.starts_with("tool-") && !name.contains(&format!("-{release}-1-")) {
-            std::fs::remove_file(path).unwrap();
-        }
-    }
-    let status = Command::new(&binaries().1)
-        .arg("index")
-        .arg(repository)
-        .stderr(std::process::Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success());
 }
 
 /// States 1 (bash-completion) and 2 (tool release 1), and release 2 published but not yet
@@ -173,13 +140,7 @@ fn the_window_outlives_an_idle_exit_of_mossd_and_the_bus_activates_it_again() {
     let root = tempfile::tempdir().unwrap();
     // mossd is started by the bus from the shipped service file and exits after 2 idle seconds.
     let bus = TestBus::start_activating(root.path(), 2);
-    let repository = example_repository(bus.directory());
-    let index = format!("file://{}", repository.display());
-    moss_ok(
-        &bus,
-        Who::Root,
-        &["repo", "add", "examples", &index, "--unsigned"],
-    );
+    add_examples(&bus);
     moss_ok(&bus, Who::Root, &["install", "-y", "bash-completion"]);
     let stdout = drive(&bus, Who::Root, "idle");
     assert_eq!(values(&stdout, "idle-exit"), ["yes"], "{stdout}");
@@ -223,13 +184,7 @@ impl ConfiguredSetup {
         std::fs::write(&config, "// the test's settings\nupdate-policy \"check\"\n").unwrap();
         let arguments = ["--config", config.to_str().unwrap(), "--idle-exit", "0"];
         let mossd = Mossd::start_with(&bus, root.path(), &[], &arguments);
-        let repository = example_repository(bus.directory());
-        let index = format!("file://{}", repository.display());
-        moss_ok(
-            &bus,
-            Who::Root,
-            &["repo", "add", "examples", &index, "--unsigned"],
-        );
+        add_examples(&bus);
         moss_ok(&bus, Who::Root, &["install", "-y", "bash-completion"]);
         Self {
             bus,
@@ -240,11 +195,7 @@ impl ConfiguredSetup {
     }
 
     fn manager_property(&self, name: &str) -> String {
-        let mut command = self.bus.busctl(Who::Nobody);
-        command.arg("get-property").args(MANAGER).arg(name);
-        String::from_utf8_lossy(&command.output().unwrap().stdout)
-            .trim()
-            .to_owned()
+        manager_property(&self.bus, name)
     }
 }
 

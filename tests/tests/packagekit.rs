@@ -4,7 +4,10 @@
 
 use std::process::{Command, Output};
 
-use moss_tests::bus::{Mossd, TestBus, Who, example_repository, wait_for};
+use moss_tests::{
+    bus::{Mossd, TestBus, Who, example_repository, wait_for},
+    daemon_support::publish_tool,
+};
 
 fn text(output: &Output) -> String {
     format!(
@@ -447,46 +450,6 @@ print('EXIT', Pk.ExitEnum.to_string(result.get_exit_code()))
             .symlink_metadata()
             .is_err()
     );
-}
-
-/// Pack `tool` at `release` (its file says which) into `repository` and re-index it.
-fn publish_tool(repository: &std::path::Path, release: u32) {
-    let tree = tempfile::tempdir().unwrap();
-    let share = tree.path().join("usr/share/tool");
-    std::fs::create_dir_all(&share).unwrap();
-    std::fs::write(share.join("release"), format!("{release}\n")).unwrap();
-    let status = Command::new("python3")
-        .arg(moss_tests::shared_dir().join("bench/stonepack.py"))
-        .arg("--tree")
-        .arg(tree.path())
-        .args([
-            "--name",
-            "tool",
-            "--version",
-            "1",
-            "--release",
-            &release.to_string(),
-        ])
-        .args(["--summary", "A tool that gets updated"])
-        .arg("--out")
-        .arg(repository.join(format!("tool-1-{release}-1-x86_64.stone")))
-        .status()
-        .unwrap();
-    assert!(status.success());
-    for entry in std::fs::read_dir(repository).unwrap() {
-        let path = entry.unwrap().path();
-        let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        if name.starts_with("tool-") && !name.contains(&format!("-{release}-1-")) {
-            std::fs::remove_file(path).unwrap();
-        }
-    }
-    let status = Command::new(&moss_tests::bus::binaries().1)
-        .arg("index")
-        .arg(repository)
-        .stderr(std::process::Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success());
 }
 
 #[test]

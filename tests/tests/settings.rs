@@ -2,20 +2,10 @@
 //! need `com.serpentos.moss.configure` and write mossd's configuration file; `keep-states`
 //! prunes older states after each transaction; `BootEntries` is a query anyone may make.
 
-use std::process::Command;
-
 use moss_tests::{
-    bus::{Mossd, TestBus, Who, example_repository},
-    daemon_support::{MANAGER, Setup, call, moss_ok, run, text},
+    bus::{Mossd, TestBus, Who},
+    daemon_support::{Setup, add_examples, call, manager_property, moss_ok, text},
 };
-
-fn manager_property(bus: &TestBus, name: &str) -> String {
-    let mut command: Command = bus.busctl(Who::Nobody);
-    command.arg("get-property").args(MANAGER).arg(name);
-    String::from_utf8_lossy(&run(command).stdout)
-        .trim()
-        .to_owned()
-}
 
 fn policy(bus: &TestBus) -> String {
     manager_property(bus, "UpdatePolicy")
@@ -94,13 +84,7 @@ fn keep_states_is_set_with_its_permission_survives_a_restart_and_prunes_after_a_
     assert_eq!(policy(&bus), "s \"check\"");
 
     // Two installs and a remove make states 1, 2 and 3; keeping one older state leaves 2 and 3.
-    let repository = example_repository(bus.directory());
-    let index = format!("file://{}", repository.display());
-    moss_ok(
-        &bus,
-        Who::Root,
-        &["repo", "add", "examples", &index, "--unsigned"],
-    );
+    add_examples(&bus);
     for package in ["bash-completion", "italian-pizza"] {
         moss_ok(&bus, Who::Root, &["install", "-y", package]);
     }

@@ -3,6 +3,7 @@
 use std::{io::Write, path::PathBuf};
 
 use moss::{queries::StateSummary, requests::Change, state_query::StateDetails};
+use moss_types::time::format_utc;
 
 use crate::{
     backend::Backend,
@@ -139,7 +140,7 @@ fn print_states(
             for state in reports {
                 let marker = if state.active { " (active)" } else { "" };
                 writeln!(out, "State #{} - {}{marker}", state.id, state.summary)?;
-                writeln!(out, "  Created: {}", utc(state.created))?;
+                writeln!(out, "  Created: {}", format_utc(state.created))?;
                 writeln!(out, "  Packages: {}", state.packages)?;
             }
         }
@@ -159,7 +160,7 @@ fn print_details(
     }
     let marker = if details.active { " (active)" } else { "" };
     writeln!(out, "State #{}{marker}", details.id)?;
-    writeln!(out, "  Created: {}", utc(details.created))?;
+    writeln!(out, "  Created: {}", format_utc(details.created))?;
     writeln!(out, "  Kind: {}", details.kind)?;
     if let Some(description) = &details.description {
         writeln!(out, "  Description: {description}")?;
@@ -187,33 +188,6 @@ fn print_details(
 pub fn eprintln_text(text: &str) -> anyhow::Result<()> {
     writeln!(std::io::stderr(), "{text}")?;
     Ok(())
-}
-
-/// `YYYY-MM-DD HH:MM:SS UTC` from Unix seconds (civil calendar, no time-zone database needed).
-fn utc(seconds: i64) -> String {
-    let days = seconds.div_euclid(86_400);
-    let rest = seconds.rem_euclid(86_400);
-    // Howard Hinnant's days-to-civil algorithm.
-    let shifted = days + 719_468;
-    let era = shifted.div_euclid(146_097);
-    let day_of_era = shifted.rem_euclid(146_097);
-    let year_of_era =
-        (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_index = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
-    let month = if month_index < 10 {
-        month_index + 3
-    } else {
-        month_index - 9
-    };
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
-        rest / 3_600,
-        rest % 3_600 / 60,
-        rest % 60
-    )
 }
 
 /// Upstream's name for `state export -o` without a path: `system-model-HOST-fstxn-ID.kdl` in
@@ -245,7 +219,7 @@ async fn default_export_name(backend: &Backend<'_>, id: Option<u64>) -> anyhow::
 mod tests {
     #[test]
     fn utc_renders_civil_time() {
-        assert_eq!(super::utc(0), "1970-01-01 00:00:00 UTC");
-        assert_eq!(super::utc(1_795_807_898), "2026-11-27 19:31:38 UTC");
+        assert_eq!(super::format_utc(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(super::format_utc(1_795_807_898), "2026-11-27 19:31:38 UTC");
     }
 }

@@ -3,6 +3,7 @@
 //! a client (the CLI, moss-gui) reads them without linking it.
 
 pub mod events;
+pub mod time;
 
 use serde::{Deserialize, Serialize};
 

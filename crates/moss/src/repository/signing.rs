@@ -181,29 +181,7 @@ pub fn unix_now() -> u64 {
 
 /// A Unix time as `YYYY-MM-DD HH:MM:SS UTC`, for messages.
 pub fn format_utc(seconds: u64) -> String {
-    let days = i64::try_from(seconds / 86_400).unwrap_or(i64::MAX / 2);
-    let time = seconds % 86_400;
-    // Days to a proleptic Gregorian date (Howard Hinnant's `civil_from_days`).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z - era * 146_097;
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let shifted_month = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * shifted_month + 2) / 5 + 1;
-    let month = if shifted_month < 10 {
-        shifted_month + 3
-    } else {
-        shifted_month - 9
-    };
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
-        time / 3600,
-        time / 60 % 60,
-        time % 60
-    )
+    moss_types::time::format_utc(i64::try_from(seconds).unwrap_or(i64::MAX))
 }
 
 /// The trusted comment moss signs: timestamp, expiry and file name, tab separated.

@@ -25,7 +25,7 @@
 use std::{
     collections::{BTreeMap, BTreeSet},
     fs,
-    os::unix::fs::symlink,
+    os::unix::fs::{PermissionsExt, symlink},
     path::{Path, PathBuf},
     process::Command,
 };
@@ -267,6 +267,10 @@ pub fn unpack_and_place(deb: &Path, work: &Path) -> Result<Placed, DebError> {
     let entries = collect::walk(&raw).map_err(io("reading", &raw))?;
     let mut dropped = Vec::new();
     let mut tmpfiles = Vec::new();
+    // Debian's directory modes (0700, setgid 2775, ...) are applied once everything is in place:
+    // a directory created with its final mode could refuse the files that go below it. The walk
+    // lists a directory after its contents, so it usually exists already, made as a parent.
+    let mut directory_modes = BTreeMap::new();
     for entry in entries {
         let (destination, factory) = match place(&entry.path) {
             Placement::Usr(path) => (path, None),
@@ -279,6 +283,19 @@ pub fn unpack_and_place(deb: &Path, work: &Path) -> Result<Placed, DebError> {
         let on_disk = root.join(destination.trim_start_matches('/'));
         if let Some(parent) = on_disk.parent() {
             fs::create_dir_all(parent).map_err(io("creating", parent))?;
+        }
+        if matches!(entry.kind, EntryKind::Directory) && !on_disk.is_symlink() {
+            let mode = entry.mode & 0o7777;
+            match &factory {
+                // tmpfiles makes it with its mode; the factory copy only carries its files.
+                Some(path) => tmpfiles.push(format!("d {path} {mode:04o} - - -")),
+                None => {
+                    fs::create_dir_all(&on_disk).map_err(io("creating", &on_disk))?;
+                    // `/lib/x` and `/usr/lib/x` both land on `/usr/lib/x`: the first mode stays.
+                    directory_modes.entry(on_disk).or_insert(mode);
+                }
+            }
+            continue;
         }
         if on_disk.symlink_metadata().is_ok() {
             // The same file shipped twice (`/lib/x` and `/usr/lib/x`): the first one stays.
@@ -299,12 +316,7 @@ pub fn unpack_and_place(deb: &Path, work: &Path) -> Result<Placed, DebError> {
                     None => symlink(&target, &on_disk).map_err(io("linking", &on_disk))?,
                 }
             }
-            EntryKind::Directory => match &factory {
-                Some(path) => {
-                    tmpfiles.push(format!("d {path} {:04o} - - -", entry.mode & 0o7777));
-                }
-                None => fs::create_dir_all(&on_disk).map_err(io("creating", &on_disk))?,
-            },
+            // Devices, sockets and fifos, and a directory where a link already is.
             _ => dropped.push(entry.path),
         }
     }
@@ -321,6 +333,11 @@ pub fn unpack_and_place(deb: &Path, work: &Path) -> Result<Placed, DebError> {
             tmpfiles.join("\n")
         );
         fs::write(&path, text).map_err(io("writing", &path))?;
+    }
+    // Deepest first, so that a restrictive parent does not stop an unprivileged run.
+    for (directory, mode) in directory_modes.iter().rev() {
+        fs::set_permissions(directory, fs::Permissions::from_mode(*mode))
+            .map_err(io("setting the mode of", directory))?;
     }
     Ok(Placed {
         control,

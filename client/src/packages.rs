@@ -101,29 +101,11 @@ pub async fn list(backend: &Backend<'_>, command: &ListCommand) -> anyhow::Resul
             if arguments.upgrade_only {
                 plan.add.clear();
                 plan.remove.clear();
-                plan.change
-                    .retain(|(old, new)| moves_up(&old.version, &new.version));
+                plan.change.retain(|(old, new)| new.is_newer_than(old));
             }
             print_plan(&plan, arguments.format)
         }
     }
-}
-
-/// Whether `version-release` `new` is newer than `old`: the release first (the recipe's
-/// counter, which orders builds), then the version text, as the resolver ranks candidates.
-fn moves_up(old: &str, new: &str) -> bool {
-    let split = |text: &str| match text.rsplit_once('-') {
-        Some((version, release)) => match release.parse::<u64>() {
-            Ok(release) => (version.to_owned(), release),
-            Err(_) => (text.to_owned(), 0),
-        },
-        None => (text.to_owned(), 0),
-    };
-    let ((old_version, old_release), (new_version, new_release)) = (split(old), split(new));
-    new_release
-        .cmp(&old_release)
-        .then_with(|| moss::resolve::compare_versions(&new_version, &old_version))
-        .is_gt()
 }
 
 pub(crate) fn print_plan(plan: &Plan, format: Format) -> anyhow::Result<()> {

@@ -151,6 +151,8 @@ impl From<Planned> for PlannedPackage {
             name: planned.name,
             version: planned.version,
             origin: planned.origin,
+            release: planned.release,
+            build_release: planned.build_release,
         }
     }
 }
@@ -162,6 +164,8 @@ impl From<PlannedPackage> for Planned {
             name: planned.name,
             version: planned.version,
             origin: planned.origin,
+            release: planned.release,
+            build_release: planned.build_release,
         }
     }
 }

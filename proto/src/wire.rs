@@ -107,7 +107,7 @@ pub struct Repository {
     pub root_index: String,
 }
 
-/// A package of a plan: `(id, name, version, origin)`.
+/// A package of a plan: `(id, name, version, origin, release, build_release)`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Type)]
 pub struct PlannedPackage {
     /// Package id.
@@ -118,6 +118,10 @@ pub struct PlannedPackage {
     pub version: String,
     /// `installed`, a repository id, or `local`.
     pub origin: String,
+    /// The recipe's release.
+    pub release: u64,
+    /// The build of that release.
+    pub build_release: u64,
 }
 
 /// What an install, remove or sync will do: `(add, remove, change (old, new))`.
@@ -279,7 +283,7 @@ mod tests {
         assert_eq!(State::SIGNATURE.to_string(), "(txsstb)");
         assert_eq!(
             PlanWire::SIGNATURE.to_string(),
-            "(a(ssss)a(ssss)a((ssss)(ssss)))"
+            "(a(sssstt)a(sssstt)a((sssstt)(sssstt)))"
         );
     }
 }

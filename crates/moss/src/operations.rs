@@ -28,6 +28,28 @@ pub struct Planned {
     pub version: String,
     /// Where it comes from (`installed`, a repository id, or `local`).
     pub origin: String,
+    /// The recipe's release (the number after the version's last `-`).
+    #[serde(default)]
+    pub release: u64,
+    /// The build of that release: a rebuild raises it alone.
+    #[serde(default)]
+    pub build_release: u64,
+}
+
+impl Planned {
+    /// Whether `self` is a newer build than `old`, as the resolver ranks them.
+    pub fn is_newer_than(&self, old: &Planned) -> bool {
+        let build = |planned: &Planned| {
+            let suffix = format!("-{}", planned.release);
+            let version = planned
+                .version
+                .strip_suffix(&suffix)
+                .unwrap_or(&planned.version);
+            (version.to_owned(), planned.release, planned.build_release)
+        };
+        let (new, old) = (build(self), build(old));
+        resolve::compare_builds((&new.0, new.1, new.2), (&old.0, old.1, old.2)).is_gt()
+    }
 }
 
 /// What a change will do.
@@ -574,6 +596,8 @@ fn planned(candidate: &Candidate) -> Planned {
             Origin::Local => "local".to_owned(),
             Origin::Repository { id, .. } => id.clone(),
         },
+        release: candidate.release,
+        build_release: candidate.build_release,
     }
 }
 

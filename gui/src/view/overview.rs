@@ -129,6 +129,8 @@ mod tests {
             name: name.into(),
             version: version.into(),
             origin: "examples".into(),
+            release: 1,
+            build_release: 1,
         }
     }
 

@@ -53,7 +53,7 @@
 mod order;
 mod provider;
 
-pub use order::compare_versions;
+pub use order::{compare_builds, compare_versions};
 
 use std::fmt;
 

@@ -55,6 +55,19 @@ fn trim_zeros(digits: &[u8]) -> &[u8] {
     &digits[start..]
 }
 
+/// How one build of a package ranks against another, newer being greater: `release` (the
+/// recipe's counter, which orders builds) first, then `build_release`, then the version text.
+/// The resolver prefers the greatest; `moss list sync --upgrade-only` keeps changes that go up.
+pub fn compare_builds(
+    (a_version, a_release, a_build_release): (&str, u64, u64),
+    (b_version, b_release, b_build_release): (&str, u64, u64),
+) -> Ordering {
+    a_release
+        .cmp(&b_release)
+        .then(a_build_release.cmp(&b_build_release))
+        .then_with(|| compare_versions(a_version, b_version))
+}
+
 /// Compare version texts segment by segment, like `rpmvercmp`: separators (anything not
 /// ASCII alphanumeric) only split segments; digit runs compare numerically (ignoring
 /// leading zeros) and are newer than letter runs; letter runs compare as text; with equal

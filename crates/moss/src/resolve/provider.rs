@@ -141,10 +141,10 @@ fn key_dependency((kind, target): Key<'_>) -> Dependency {
 
 /// Newer first is `compare_newness(b, a)`: release, build release, then version text.
 fn compare_newness(a: &Candidate, b: &Candidate) -> Ordering {
-    a.release
-        .cmp(&b.release)
-        .then(a.build_release.cmp(&b.build_release))
-        .then_with(|| order::compare_versions(&a.version, &b.version))
+    order::compare_builds(
+        (&a.version, a.release, a.build_release),
+        (&b.version, b.release, b.build_release),
+    )
 }
 
 impl<'a> Provider<'a> {

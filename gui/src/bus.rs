@@ -6,7 +6,7 @@
 //! Every change is called with D-Bus's allow-interactive-authorisation flag, so that the
 //! desktop's polkit agent may ask for a password; queries are not, as they need no permission.
 
-use std::{future::Future, sync::OnceLock};
+use std::{collections::HashSet, future::Future, sync::OnceLock};
 
 use futures_util::StreamExt;
 use moss_proto::{
@@ -288,9 +288,12 @@ async fn watch_inner(sender: &async_channel::Sender<Watch>) -> Result<(), UserEr
     let mut owners = bus
         .receive_name_owner_changed_with_args(&[(0, BUS_NAME)])
         .await?;
+    // Each transaction is reported once per daemon run, not once per progress signal.
+    let mut reported = HashSet::new();
     // Transactions that were already running when the window opened.
     if let Ok(paths) = manager().await?.transactions().await {
         for path in paths {
+            reported.insert(path.to_string());
             let _ = sender.send(Watch::Transaction(path.to_string())).await;
         }
     }
@@ -300,6 +303,7 @@ async fn watch_inner(sender: &async_channel::Sender<Watch>) -> Result<(), UserEr
                 let header = message.header();
                 if let Some(path) = header.path()
                     && path.as_str().starts_with(TRANSACTION_PATH_PREFIX)
+                    && reported.insert(path.to_string())
                 {
                     let _ = sender.send(Watch::Transaction(path.to_string())).await;
                 }
@@ -308,6 +312,8 @@ async fn watch_inner(sender: &async_channel::Sender<Watch>) -> Result<(), UserEr
                 let present = change
                     .args()
                     .is_ok_and(|arguments| arguments.new_owner().is_some());
+                // A new run numbers its transactions from 1 again.
+                reported.clear();
                 let _ = sender.send(Watch::DaemonChanged(present)).await;
             }
             else => return Ok(()),

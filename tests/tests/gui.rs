@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use moss_tests::{
     bus::{Mossd, TestBus, Who, project_dir},
     daemon_support::{
-        Setup, add_examples, manager_property, moss_ok, property, publish_tool, snapshot,
+        Setup, add_examples, call, manager_property, moss_ok, property, publish_tool, snapshot,
         start_running_install, text,
     },
     display::{Display, values},
@@ -142,11 +142,27 @@ fn the_window_outlives_an_idle_exit_of_mossd_and_the_bus_activates_it_again() {
     let bus = TestBus::start_activating(root.path(), 2);
     add_examples(&bus);
     moss_ok(&bus, Who::Root, &["install", "-y", "bash-completion"]);
+    // Two checks, each after an idle exit: each is transaction 1 of its daemon run, on the same
+    // object path, and the window starts and follows both.
     let stdout = drive(&bus, Who::Root, "idle");
-    assert_eq!(values(&stdout, "idle-exit"), ["yes"], "{stdout}");
-    assert!(
-        values(&stdout, "after-activation")[0].starts_with("Done"),
-        "{stdout}"
+    assert_eq!(values(&stdout, "idle-exit"), ["yes", "yes"], "{stdout}");
+    for run in ["before-idle-exit", "after-activation"] {
+        assert!(
+            values(&stdout, run)[0].starts_with("Done"),
+            "{run}: {stdout}"
+        );
+    }
+    // The history outlives the daemon runs: both checks ran to the end.
+    let history = call(&bus, Who::Root, "History", "", &[]);
+    let history = String::from_utf8_lossy(&history.stdout).into_owned();
+    let asked = history.matches("\"Refresh\" 0 ").count();
+    let refreshed = history
+        .matches("\"succeeded\" \"Repositories refreshed\"")
+        .count();
+    assert_eq!(
+        (asked, refreshed),
+        (2, 2),
+        "two refreshes by uid 0, both succeeded, in mossd's history: {history}"
     );
 }
 

@@ -49,6 +49,12 @@ impl Shell {
         self.reloaders.borrow_mut().push(Box::new(reload));
     }
 
+    /// mossd went away: the paths it served are free for its next run, which numbers its
+    /// transactions from 1 again, so a path seen before is a new transaction then.
+    pub fn forget_transactions(&self) {
+        self.followed.borrow_mut().clear();
+    }
+
     /// Reload every page (after a change, or when mossd came back).
     pub fn reload(&self) {
         for reload in self.reloaders.borrow().iter() {

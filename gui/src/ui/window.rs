@@ -143,7 +143,8 @@ fn watch(shell: &Rc<Shell>) {
             match watch {
                 Watch::Transaction(path) => shell.follow(path, false),
                 Watch::DaemonChanged(true) => shell.reload(),
-                Watch::DaemonChanged(false) => {}
+                // Its transaction paths died with it: the next run numbers from 1 again.
+                Watch::DaemonChanged(false) => shell.forget_transactions(),
             }
         }
     });

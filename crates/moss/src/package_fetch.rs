@@ -73,7 +73,7 @@ impl Moss {
                 destination: directory.join(file_name(offer)),
             })
             .collect();
-        let fetched = self.fetcher()?.fetch_packages(&requests).await?;
+        let fetched = self.fetcher().fetch_packages(&requests).await?;
         Ok(fetched
             .into_iter()
             .zip(chosen)

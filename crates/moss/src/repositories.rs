@@ -127,7 +127,7 @@ impl Moss {
         let aside = beside(&cache, "replaced");
         recover_leftovers(&cache, &staging, &aside).map_err(cache_error(&cache))?;
 
-        let fetcher = self.fetcher()?;
+        let fetcher = self.fetcher();
         let fetched = async {
             let resolved = match &repository.root_index {
                 Some(source) => repository.resolved_to(
@@ -247,7 +247,7 @@ impl Moss {
         {
             return Err(EngineError::UnknownRepository(id.to_owned()));
         }
-        let fetcher = self.fetcher()?;
+        let fetcher = self.fetcher();
         // A repository whose source cannot be resolved is reported after the others refreshed.
         let mut first_error = None;
         let mut jobs: Vec<(Repository, PathBuf)> = Vec::new();
@@ -373,7 +373,7 @@ impl Moss {
                 destination: self.installation.paths().download(&item.id),
             })
             .collect();
-        let fetched = self.fetcher()?.fetch_packages(&requests).await?;
+        let fetched = self.fetcher().fetch_packages(&requests).await?;
         Ok(fetched
             .into_iter()
             .zip(fetch)
@@ -381,11 +381,8 @@ impl Moss {
             .collect())
     }
 
-    pub(crate) fn fetcher(&self) -> Result<Fetcher, EngineError> {
-        Ok(Fetcher::with_options(
-            self.fetch_options.clone(),
-            self.reporter.clone(),
-        )?)
+    pub(crate) fn fetcher(&self) -> Fetcher {
+        Fetcher::with_options(self.fetch_options.clone(), self.reporter.clone())
     }
 
     fn repository_cache(&self, id: &str) -> PathBuf {

@@ -77,8 +77,7 @@ fn fetcher_with(options: FetchOptions) -> (Fetcher, Arc<Recorder>) {
         reqwest::Client::builder().no_proxy(),
         options,
         recorder.clone(),
-    )
-    .unwrap();
+    );
     (fetcher, recorder)
 }
 

@@ -72,7 +72,7 @@ impl Setup {
             attempts: 1,
             ..FetchOptions::default()
         };
-        let fetcher = Fetcher::with_options(options, Arc::new(Silent)).unwrap();
+        let fetcher = Fetcher::with_options(options, Arc::new(Silent));
         Self {
             _temp: temp,
             served,

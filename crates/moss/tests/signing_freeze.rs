@@ -92,7 +92,6 @@ fn fetcher() -> Fetcher {
         options,
         Arc::new(Silent),
     )
-    .unwrap()
 }
 
 fn signed(uri: Url, key: &str) -> Repository {

@@ -298,38 +298,40 @@ impl fmt::Debug for Fetcher {
     }
 }
 
-impl Fetcher {
+impl Default for Fetcher {
     /// A fetcher with default options and no progress reporting.
-    pub fn new() -> Result<Self, FetchError> {
+    fn default() -> Self {
         Self::with_options(FetchOptions::default(), Arc::new(Silent))
     }
+}
+
+impl Fetcher {
 
     /// A fetcher with these options, reporting to `reporter`.
-    pub fn with_options(
-        options: FetchOptions,
-        reporter: SharedReporter,
-    ) -> Result<Self, FetchError> {
+    pub fn with_options(options: FetchOptions, reporter: SharedReporter) -> Self {
         Self::with_client_builder(reqwest::Client::builder(), options, reporter)
     }
 
     /// Like [`Fetcher::with_options`], starting from a client builder (e.g. with extra root
-    /// certificates). The user agent and timeouts are set here.
+    /// certificates). The user agent and timeouts are set here. A client that cannot be built
+    /// (no TLS roots on the system) is an error of each fetch, not of the fetcher: `file://`
+    /// repositories work without one.
     pub fn with_client_builder(
         builder: reqwest::ClientBuilder,
         options: FetchOptions,
         reporter: SharedReporter,
-    ) -> Result<Self, FetchError> {
+    ) -> Self {
         let client = builder
             .user_agent(concat!("moss/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(options.connect_timeout)
             .read_timeout(options.read_timeout)
             .build()
             .map_err(Arc::new);
-        Ok(Self {
+        Self {
             client,
             options,
             reporter,
-        })
+        }
     }
 
     /// The options in use.
@@ -534,7 +536,7 @@ mod tests {
 
     #[test]
     fn backoff_grows_and_is_capped() {
-        let fetcher = Fetcher::new().unwrap();
+        let fetcher = Fetcher::default();
         assert_eq!(fetcher.backoff(2, None), Duration::from_millis(500));
         assert_eq!(fetcher.backoff(3, None), Duration::from_secs(1));
         assert_eq!(

@@ -32,27 +32,37 @@ pub fn project_dir() -> PathBuf {
         .expect("project dir")
 }
 
+/// Build the workspace `packages` into the test's own target directory and profile; that
+/// profile directory, where their binaries are.
+pub fn build_packages(packages: &[&str]) -> PathBuf {
+    // target/debug/deps/<test> -> target/debug
+    let exe = std::env::current_exe().expect("test executable");
+    let profile_dir = exe.parent().and_then(Path::parent).expect("target dir");
+    let target_dir = profile_dir.parent().expect("target root");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut command = Command::new(cargo);
+    command.args(["build", "--quiet"]);
+    for package in packages {
+        command.args(["-p", package]);
+    }
+    command
+        .arg("--target-dir")
+        .arg(target_dir)
+        .current_dir(project_dir());
+    // Benchmarks run from target/release: they measure release binaries.
+    if profile_dir.ends_with("release") {
+        command.arg("--release");
+    }
+    let status = command.status().expect("run cargo build");
+    assert!(status.success(), "building {packages:?} failed");
+    profile_dir.to_owned()
+}
+
 /// The `mossd` and `moss` binaries, built once per test process.
 pub fn binaries() -> &'static (PathBuf, PathBuf) {
     static BINARIES: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
     BINARIES.get_or_init(|| {
-        // target/debug/deps/<test> -> target/debug
-        let exe = std::env::current_exe().expect("test executable");
-        let profile_dir = exe.parent().and_then(Path::parent).expect("target dir");
-        let target_dir = profile_dir.parent().expect("target root");
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut command = Command::new(cargo);
-        command
-            .args(["build", "--quiet", "-p", "mossd", "-p", "moss-client"])
-            .arg("--target-dir")
-            .arg(target_dir)
-            .current_dir(project_dir());
-        // Benchmarks run from target/release: they measure release binaries.
-        if profile_dir.ends_with("release") {
-            command.arg("--release");
-        }
-        let status = command.status().expect("run cargo build");
-        assert!(status.success(), "building mossd and moss failed");
+        let profile_dir = build_packages(&["mossd", "moss-client"]);
         (profile_dir.join("mossd"), profile_dir.join("moss"))
     })
 }

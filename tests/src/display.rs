@@ -9,31 +9,12 @@ use std::{
     sync::OnceLock,
 };
 
-use crate::bus::{TestBus, Who, project_dir};
+use crate::bus::{TestBus, Who, build_packages, project_dir};
 
 /// The `moss-gui` binary, built once per test process.
 pub fn gui_binary() -> &'static PathBuf {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY.get_or_init(|| {
-        let exe = std::env::current_exe().expect("test executable");
-        let profile_dir = exe.parent().and_then(Path::parent).expect("target dir");
-        let target_dir = profile_dir.parent().expect("target root");
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut command = Command::new(cargo);
-        command
-            .args(["build", "--quiet", "-p", "moss-gui"])
-            .arg("--target-dir")
-            .arg(target_dir)
-            .current_dir(project_dir());
-        if profile_dir.ends_with("release") {
-            command.arg("--release");
-        }
-        assert!(
-            command.status().unwrap().success(),
-            "building moss-gui failed"
-        );
-        profile_dir.join("moss-gui")
-    })
+    BINARY.get_or_init(|| build_packages(&["moss-gui"]).join("moss-gui"))
 }
 
 /// An Xvfb display.

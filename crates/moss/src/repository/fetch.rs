@@ -306,7 +306,6 @@ impl Default for Fetcher {
 }
 
 impl Fetcher {
-
     /// A fetcher with these options, reporting to `reporter`.
     pub fn with_options(options: FetchOptions, reporter: SharedReporter) -> Self {
         Self::with_client_builder(reqwest::Client::builder(), options, reporter)

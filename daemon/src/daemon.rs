@@ -139,6 +139,13 @@ struct Queue {
     background: VecDeque<Arc<Entry>>,
 }
 
+/// The settings a client can change while mossd runs.
+#[derive(Debug, Clone, Copy)]
+struct Settings {
+    update_policy: UpdatePolicy,
+    keep_states: u32,
+}
+
 /// Everything the handlers and the worker share.
 #[derive(Debug)]
 pub struct Daemon {
@@ -156,15 +163,12 @@ pub struct Daemon {
     pub recovery: Mutex<Option<String>>,
     /// Updates found by the last background check.
     pub pending_updates: AtomicU32,
-    /// The background update policy in force: the configuration's until `SetUpdatePolicy`.
-    update_policy: Mutex<UpdatePolicy>,
-    /// States to keep after a transaction: the configuration's until `SetKeepStates`.
-    keep_states: Mutex<u32>,
-    /// The configuration file `SetUpdatePolicy` and `SetKeepStates` write.
-    config_path: OnceLock<PathBuf>,
+    /// The settings in force: the configuration's until `SetUpdatePolicy` or `SetKeepStates`.
     /// Held while the configuration file is rewritten, so that two settings changed at once
     /// do not each write the file without the other's change.
-    config_writing: Mutex<()>,
+    settings: Mutex<Settings>,
+    /// The configuration file `SetUpdatePolicy` and `SetKeepStates` write.
+    config_path: OnceLock<PathBuf>,
     /// Local stones callers hand in.
     pub incoming: Incoming,
     connection: OnceLock<Connection>,
@@ -206,9 +210,10 @@ impl Daemon {
             moss,
             reporter,
             root,
-            update_policy: Mutex::new(config.update_policy),
-            keep_states: Mutex::new(config.keep_states),
-            config_writing: Mutex::new(()),
+            settings: Mutex::new(Settings {
+                update_policy: config.update_policy,
+                keep_states: config.keep_states,
+            }),
             config,
             history,
             recovery: Mutex::new(None),
@@ -225,60 +230,39 @@ impl Daemon {
         }
     }
 
-    /// The background update policy in force.
-    pub fn update_policy(&self) -> UpdatePolicy {
-        *self
-            .update_policy
+    fn settings(&self) -> std::sync::MutexGuard<'_, Settings> {
+        self.settings
             .lock()
             .unwrap_or_else(|poison| poison.into_inner())
     }
 
-    /// Remember the configuration file (once, at start-up), for `SetUpdatePolicy`.
-    pub fn set_config_path(&self, path: PathBuf) {
-        let _ = self.config_path.set(path);
-    }
-
-    /// Change the background update policy: written to the configuration file first, so that
-    /// the daemon never runs a policy its file does not say.
-    pub fn set_update_policy(&self, policy: UpdatePolicy) -> Result<(), config::ConfigError> {
-        let mut current = self
-            .update_policy
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner());
-        self.write_setting(config::Setting::UpdatePolicy(policy))?;
-        *current = policy;
-        Ok(())
+    /// The background update policy in force.
+    pub fn update_policy(&self) -> UpdatePolicy {
+        self.settings().update_policy
     }
 
     /// How many states older than the active one a transaction leaves (0: all).
     pub fn keep_states(&self) -> u32 {
-        *self
-            .keep_states
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner())
+        self.settings().keep_states
     }
 
-    /// Change how many states to keep: written to the configuration file first, like the
-    /// update policy.
-    pub fn set_keep_states(&self, count: u32) -> Result<(), config::ConfigError> {
-        let mut current = self
-            .keep_states
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner());
-        self.write_setting(config::Setting::KeepStates(count))?;
-        *current = count;
-        Ok(())
+    /// Remember the configuration file (once, at start-up), for the settings' setters.
+    pub fn set_config_path(&self, path: PathBuf) {
+        let _ = self.config_path.set(path);
     }
 
-    fn write_setting(&self, setting: config::Setting) -> Result<(), config::ConfigError> {
-        let _writing = self
-            .config_writing
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner());
-        match self.config_path.get() {
-            Some(path) => config::write_setting(path, setting),
-            None => Ok(()),
+    /// Change a setting: written to the configuration file first, so that the daemon never
+    /// runs a setting its file does not say.
+    pub fn change_setting(&self, setting: config::Setting) -> Result<(), config::ConfigError> {
+        let mut settings = self.settings();
+        if let Some(path) = self.config_path.get() {
+            config::write_setting(path, setting)?;
         }
+        match setting {
+            config::Setting::UpdatePolicy(policy) => settings.update_policy = policy,
+            config::Setting::KeepStates(count) => settings.keep_states = count,
+        }
+        Ok(())
     }
 
     /// Remember the bus connection (once, after it is built).

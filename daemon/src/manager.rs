@@ -24,6 +24,7 @@ use zbus::{
 
 use crate::{
     authority::{self, Caller},
+    config::Setting,
     daemon::{Daemon, Work},
     limits,
     transaction::TransactionObject,
@@ -357,7 +358,7 @@ impl Manager {
         let policy: crate::config::UpdatePolicy = policy.parse().map_err(Error::InvalidArgument)?;
         authority::authorize(connection, &header, actions::CONFIGURE).await?;
         self.daemon
-            .set_update_policy(policy)
+            .change_setting(Setting::UpdatePolicy(policy))
             .map_err(|error| Error::Failed(error.to_string()))?;
         tracing::info!(policy = policy.as_str(), "update policy set");
         let _ = self.update_policy_changed(&emitter).await;
@@ -376,7 +377,7 @@ impl Manager {
         let _call = self.daemon.call();
         authority::authorize(connection, &header, actions::CONFIGURE).await?;
         self.daemon
-            .set_keep_states(count)
+            .change_setting(Setting::KeepStates(count))
             .map_err(|error| Error::Failed(error.to_string()))?;
         tracing::info!(count, "keep-states set");
         let _ = self.keep_states_changed(&emitter).await;

@@ -214,12 +214,3 @@ async fn default_export_name(backend: &Backend<'_>, id: Option<u64>) -> anyhow::
         host.to_string_lossy()
     )))
 }
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn utc_renders_civil_time() {
-        assert_eq!(super::format_utc(0), "1970-01-01 00:00:00 UTC");
-        assert_eq!(super::format_utc(1_795_807_898), "2026-11-27 19:31:38 UTC");
-    }
-}

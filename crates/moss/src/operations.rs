@@ -39,16 +39,16 @@ pub struct Planned {
 impl Planned {
     /// Whether `self` is a newer build than `old`, as the resolver ranks them.
     pub fn is_newer_than(&self, old: &Planned) -> bool {
-        let build = |planned: &Planned| {
-            let suffix = format!("-{}", planned.release);
-            let version = planned
-                .version
-                .strip_suffix(&suffix)
-                .unwrap_or(&planned.version);
-            (version.to_owned(), planned.release, planned.build_release)
-        };
-        let (new, old) = (build(self), build(old));
-        resolve::compare_builds((&new.0, new.1, new.2), (&old.0, old.1, old.2)).is_gt()
+        resolve::compare_builds(self.build(), old.build()).is_gt()
+    }
+
+    /// `(version, release, build_release)`; `version` holds `version-release` for display.
+    fn build(&self) -> (&str, u64, u64) {
+        let version = self
+            .version
+            .rsplit_once('-')
+            .map_or(self.version.as_str(), |(version, _)| version);
+        (version, self.release, self.build_release)
     }
 }
 

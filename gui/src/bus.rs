@@ -261,8 +261,12 @@ pub fn cancel(path: String) -> impl Future<Output = Result<(), UserError>> {
 pub enum Watch {
     /// A transaction is running or waiting (found at start-up, or by its signals).
     Transaction(String),
-    /// mossd started or stopped (idle exit, restart): the window reloads what it shows.
-    DaemonChanged(bool),
+    /// mossd left the bus (idle exit, crash, restart): the paths it served are free again, as
+    /// its next run numbers transactions from 1.
+    DaemonGone,
+    /// mossd is back after it was gone: the window reloads what it shows. Its first start,
+    /// by the window's own first queries, is not reported: the first load follows it anyway.
+    DaemonReturned,
 }
 
 /// Watch for transactions others start (CLI, timer, software centre) and for mossd coming and
@@ -290,6 +294,7 @@ async fn watch_inner(sender: &async_channel::Sender<Watch>) -> Result<(), UserEr
         .await?;
     // Each transaction is reported once per daemon run, not once per progress signal.
     let mut reported = HashSet::new();
+    let mut gone = false;
     // Transactions that were already running when the window opened.
     if let Ok(paths) = manager().await?.transactions().await {
         for path in paths {
@@ -309,12 +314,19 @@ async fn watch_inner(sender: &async_channel::Sender<Watch>) -> Result<(), UserEr
                 }
             }
             Some(change) = owners.next() => {
-                let present = change
-                    .args()
-                    .is_ok_and(|arguments| arguments.new_owner().is_some());
-                // A new run numbers its transactions from 1 again.
-                reported.clear();
-                let _ = sender.send(Watch::DaemonChanged(present)).await;
+                let (left, arrived) = change.args().map_or((false, false), |arguments| {
+                    (arguments.old_owner().is_some(), arguments.new_owner().is_some())
+                });
+                if left {
+                    // Its next run numbers its transactions from 1 again.
+                    reported.clear();
+                    gone = true;
+                    let _ = sender.send(Watch::DaemonGone).await;
+                }
+                if arrived && gone {
+                    gone = false;
+                    let _ = sender.send(Watch::DaemonReturned).await;
+                }
             }
             else => return Ok(()),
         }

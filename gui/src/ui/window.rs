@@ -139,22 +139,11 @@ fn watch(shell: &Rc<Shell>) {
     let receiver = bus::watch();
     let shell = shell.clone();
     gtk::glib::spawn_future_local(async move {
-        // The window's first queries activate mossd: that start follows the first load and
-        // needs no reload of its own; a start after the window saw it go does.
-        let mut gone = false;
         while let Ok(watch) = receiver.recv().await {
             match watch {
                 Watch::Transaction(path) => shell.follow(path, false),
-                Watch::DaemonChanged(true) if gone => {
-                    gone = false;
-                    shell.reload();
-                }
-                Watch::DaemonChanged(true) => {}
-                // Its transaction paths died with it: the next run numbers from 1 again.
-                Watch::DaemonChanged(false) => {
-                    gone = true;
-                    shell.forget_transactions();
-                }
+                Watch::DaemonReturned => shell.reload(),
+                Watch::DaemonGone => shell.forget_transactions(),
             }
         }
     });

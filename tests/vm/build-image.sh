@@ -91,6 +91,8 @@ for unit in mossd.service moss-update.service moss-update.timer moss-fstx.servic
     moss-offline-update.service; do
     install -D -m 0644 "$repository/systemd/$unit" "$tree/usr/lib/systemd/system/$unit"
 done
+install -D -m 0644 "$repository/systemd/90-moss.preset" \
+    "$tree/usr/lib/systemd/system-preset/90-moss.preset"
 for policy in com.serpentos.Moss1.conf org.freedesktop.PackageKit.moss.conf; do
     install -D -m 0644 "$repository/dbus/system.d/$policy" "$tree/usr/share/dbus-1/system.d/$policy"
 done

@@ -12,7 +12,7 @@ STEPS = [
     "crash-recovery", "polkit-refusal", "rollback-arm",
     "rollback", "rollforward-arm",
     "rollforward",
-    "factory-reset", "update-download", "update-apply",
+    "factory-reset", "update-timer", "update-download", "update-apply",
 ]
 
 

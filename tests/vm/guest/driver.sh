@@ -228,7 +228,14 @@ case "$phase" in
     else
         fail factory-reset "system $running; $(echo "$states" | head -n 3 | tr '\n' '|')"
     fi
-    # 7. Background updates by moss-update.service, policy download then apply.
+    # 7. Background updates by moss-update.service, policy download then apply. The timer that
+    # starts it was enabled by moss's preset on the first boot and again after the reset.
+    timer="$(systemctl is-enabled moss-update.timer 2>&1) $(systemctl is-active moss-update.timer 2>&1)"
+    if [ "$timer" = "enabled active" ]; then
+        pass update-timer "moss-update.timer $timer by 90-moss.preset, next $(systemctl show -P NextElapseUSecMonotonic moss-update.timer) after boot"
+    else
+        fail update-timer "moss-update.timer: $timer"
+    fi
     ln -sfn repo-3 "$state/repo"
     mkdir -p /etc/moss
     before="$(state_id)"

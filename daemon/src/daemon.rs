@@ -205,6 +205,7 @@ impl Daemon {
         config: Config,
         history: History,
     ) -> Self {
+        let next = history.highest_number() + 1;
         Self {
             incoming: Incoming::new(&root, Limits::default()),
             moss,
@@ -221,7 +222,7 @@ impl Daemon {
             config_path: OnceLock::new(),
             connection: OnceLock::new(),
             transactions: Mutex::new(BTreeMap::new()),
-            next: AtomicU64::new(1),
+            next: AtomicU64::new(next),
             queue: Mutex::new(Queue::default()),
             wake: Notify::new(),
             last_activity: Mutex::new(Instant::now()),

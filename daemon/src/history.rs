@@ -24,7 +24,7 @@ pub fn now() -> u64 {
 /// The transaction being carried out, as written before it starts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Running {
-    /// Transaction number of its daemon run.
+    /// Its transaction number.
     pub transaction: u64,
     /// What it does.
     pub title: String,
@@ -97,6 +97,22 @@ impl History {
         }
     }
 
+    /// The highest transaction number on record: finished ones, and the one a previous daemon
+    /// was running when it died. The daemon numbers on from it, so that a number (and the
+    /// object path made from it) names one transaction for good: a client that followed
+    /// `Transaction/3` before an idle exit must not take the next run's first one for it, and
+    /// the history's numbers stay unique.
+    pub fn highest_number(&self) -> u64 {
+        let interrupted = fs::read(self.marker())
+            .ok()
+            .and_then(|text| serde_json::from_slice::<Running>(&text).ok())
+            .map_or(0, |running| running.transaction);
+        self.entries()
+            .iter()
+            .map(|entry| entry.transaction)
+            .fold(interrupted, u64::max)
+    }
+
     /// The transaction a previous daemon was running when it died, removing the marker.
     pub fn take_interrupted(&self) -> Option<Running> {
         let text = fs::read(self.marker()).ok()?;
@@ -133,10 +149,18 @@ mod tests {
             from_state: Some(1),
         };
         history.mark_running(&running).unwrap();
+        assert_eq!(history.highest_number(), 2, "the interrupted one counts");
         assert_eq!(
             History::new(directory.path()).unwrap().take_interrupted(),
             Some(running)
         );
         assert_eq!(history.take_interrupted(), None);
+        assert_eq!(history.highest_number(), 1);
+    }
+
+    #[test]
+    fn an_empty_history_numbers_from_one() {
+        let directory = tempfile::tempdir().unwrap();
+        assert_eq!(History::new(directory.path()).unwrap().highest_number(), 0);
     }
 }

@@ -166,7 +166,7 @@ async fn run(
             root.display()
         )
     })?;
-    let recovery_report = recovery_report(&moss, &history);
+    // Before the interrupted marker is taken: the daemon numbers on from it.
     let daemon = Arc::new(Daemon::new(
         Arc::new(moss),
         reporter,
@@ -174,6 +174,7 @@ async fn run(
         config,
         history,
     ));
+    let recovery_report = recovery_report(&daemon.moss, &daemon.history);
     daemon.set_config_path(config_path);
     if let Some(report) = recovery_report {
         tracing::warn!("{report}");

@@ -139,7 +139,8 @@ pub struct PlanWire {
 /// message, state)`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Type)]
 pub struct HistoryEntry {
-    /// Transaction number within its daemon run.
+    /// Transaction number: unique in the installation's history (daemon runs number on from
+    /// the highest recorded).
     pub transaction: u64,
     /// What it did.
     pub title: String,

@@ -158,6 +158,23 @@ fn idle_daemon_exits_and_a_busy_one_does_not() {
 }
 
 #[test]
+fn transaction_numbers_go_on_across_daemon_runs() {
+    let bus = TestBus::start();
+    let root = tempfile::tempdir().unwrap();
+    let mut first = Mossd::start(&bus, root.path(), &[]);
+    add_examples(&bus);
+    assert!(first.terminate(), "{}", first.log_text());
+    // The next run must not hand out a path the last one used: a window that followed
+    // Transaction/1 would take the new transaction for the old one, and the history's numbers
+    // would repeat.
+    let _second = Mossd::start(&bus, root.path(), &[]);
+    let output = call(&bus, Who::Root, "Refresh", "sa{sv}", &["", "0"]);
+    assert!(output.status.success(), "{}", text(&output));
+    let path = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(path.trim().ends_with("/Transaction/2\""), "{path}");
+}
+
+#[test]
 fn background_update_policy_check_counts_updates() {
     let bus = TestBus::start();
     let root = tempfile::tempdir().unwrap();

@@ -142,8 +142,8 @@ fn the_window_outlives_an_idle_exit_of_mossd_and_the_bus_activates_it_again() {
     let bus = TestBus::start_activating(root.path(), 2);
     add_examples(&bus);
     moss_ok(&bus, Who::Root, &["install", "-y", "bash-completion"]);
-    // Two checks, each after an idle exit: each is transaction 1 of its daemon run, on the same
-    // object path, and the window starts and follows both.
+    // Two checks, each after an idle exit and each in a new daemon run: the window starts and
+    // follows both.
     let stdout = drive(&bus, Who::Root, "idle");
     assert_eq!(values(&stdout, "idle-exit"), ["yes", "yes"], "{stdout}");
     for run in ["before-idle-exit", "after-activation"] {
@@ -162,8 +162,15 @@ fn the_window_outlives_an_idle_exit_of_mossd_and_the_bus_activates_it_again() {
     assert_eq!(
         (asked, refreshed),
         (2, 2),
-        "two refreshes by uid 0, both succeeded, in mossd's history: {history}"
+        "two refreshes by uid 0, both succeeded, in mossd's history: {history}\n{stdout}"
     );
+    // Each run numbered on from the history (repository 1, install 2): no path came twice.
+    for number in [3, 4] {
+        assert!(
+            history.contains(&format!(" {number} \"Refresh\" 0 ")),
+            "refresh {number}: {history}"
+        );
+    }
 }
 
 #[test]

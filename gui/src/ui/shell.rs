@@ -49,9 +49,11 @@ impl Shell {
         self.reloaders.borrow_mut().push(Box::new(reload));
     }
 
-    /// mossd went away: the paths it served are free for its next run, which numbers its
-    /// transactions from 1 again, so a path seen before is a new transaction then.
+    /// mossd went away: none of the paths it served can report again. mossd numbers on from
+    /// its history, so its next run does not hand out these paths; forgetting them keeps the
+    /// set to one run's transactions (and is right with a daemon that numbered from 1).
     pub fn forget_transactions(&self) {
+        tracing::debug!("mossd left the bus");
         self.followed.borrow_mut().clear();
     }
 
@@ -83,8 +85,14 @@ impl Shell {
         let title = title.to_owned();
         gtk::glib::spawn_future_local(async move {
             match bus::change(method, body).await {
-                Ok(path) => shell.follow(path, true),
-                Err(error) => shell.report(&title, &error),
+                Ok(path) => {
+                    tracing::debug!("{method} made {path}");
+                    shell.follow(path, true);
+                }
+                Err(error) => {
+                    tracing::debug!("{method} failed: {error:?}");
+                    shell.report(&title, &error);
+                }
             }
         });
     }
@@ -92,8 +100,10 @@ impl Shell {
     /// Follow a transaction (ours, or one someone else started) until it ends.
     pub fn follow(self: &Rc<Self>, path: String, start: bool) {
         if !self.followed.borrow_mut().insert(path.clone()) {
+            tracing::debug!("{path} is followed already");
             return;
         }
+        tracing::debug!("following {path} (start: {start})");
         let receiver = bus::follow(path.clone(), start);
         let shell = self.clone();
         gtk::glib::spawn_future_local(async move {
@@ -111,6 +121,7 @@ impl Shell {
                         view.cancellable = cancellable && !view.is_finished();
                     }
                     Update::Finished(status, message, outcome) => {
+                        tracing::debug!("{path} finished: {status}");
                         view.finish(&status, &message, &outcome);
                     }
                     Update::Lost(error) => {

@@ -173,14 +173,13 @@ async fn follow_inner(
         .path(path.to_owned())
         .build()
         .await?;
-    let mut events = proxy.receive_event().await?;
-    let mut finished = proxy.receive_finished().await?;
-    let mut statuses = proxy.receive_status_changed().await;
-    let mut cancellable = proxy.receive_cancellable_changed().await;
-    let bus = zbus::fdo::DBusProxy::new(&connection).await?;
-    let mut owners = bus
-        .receive_name_owner_changed_with_args(&[(0, BUS_NAME)])
-        .await?;
+    // Subscribe before starting, and drain the subscriptions from now on: zbus stops reading
+    // the connection while a subscription's queue (64 messages) is full, so signals left
+    // unread during the calls below (a busy transaction's events) would hold back their
+    // replies, and every other call of the window, for good.
+    let live = forward_signals(&proxy, &connection).await?;
+    let _stop_forwarding = AbortOnDrop(live.1);
+    let live = live.0;
     let send = |update| sender.send(update);
     let _ = send(Update::Role(proxy.role().await?)).await;
     if start && let Err(error) = proxy.start().await {
@@ -203,41 +202,77 @@ async fn follow_inner(
         let _ = send(Update::Finished(status, message, outcome)).await;
         return Ok(());
     }
-    loop {
-        tokio::select! {
-            Some(signal) = events.next() => {
-                if let Ok(arguments) = signal.args() {
-                    let _ = send(Update::Event(arguments.sequence, arguments.progress.to_owned())).await;
-                }
-            }
-            Some(signal) = finished.next() => {
-                if let Ok(arguments) = signal.args() {
-                    let _ = send(Update::Finished(
+    // Live signals, in the order they came (events the replay held already are dropped by
+    // the view), until the end.
+    while let Ok(update) = live.recv().await {
+        let end = matches!(update, Update::Finished(..) | Update::Lost(_));
+        let _ = send(update).await;
+        if end {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// Stops a spawned task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Subscribe to a transaction's signals and to mossd leaving the bus, and move them into an
+/// unbounded channel as they come, on a task of their own.
+async fn forward_signals(
+    proxy: &TransactionProxy<'static>,
+    connection: &Connection,
+) -> Result<(async_channel::Receiver<Update>, tokio::task::JoinHandle<()>), UserError> {
+    let mut events = proxy.receive_event().await?;
+    let mut finished = proxy.receive_finished().await?;
+    let mut statuses = proxy.receive_status_changed().await;
+    let mut cancellable = proxy.receive_cancellable_changed().await;
+    let bus = zbus::fdo::DBusProxy::new(connection).await?;
+    let mut owners = bus
+        .receive_name_owner_changed_with_args(&[(0, BUS_NAME)])
+        .await?;
+    let (live, receiver) = async_channel::unbounded();
+    let task = tokio::spawn(async move {
+        loop {
+            let update = tokio::select! {
+                Some(signal) = events.next() => match signal.args() {
+                    Ok(arguments) => Update::Event(arguments.sequence, arguments.progress.to_owned()),
+                    Err(_) => continue,
+                },
+                Some(signal) = finished.next() => match signal.args() {
+                    Ok(arguments) => Update::Finished(
                         arguments.status.to_owned(),
                         arguments.message.to_owned(),
                         arguments.outcome.to_owned(),
-                    )).await;
-                }
-                return Ok(());
-            }
-            Some(change) = statuses.next() => {
-                if let Ok(value) = change.get().await {
-                    let _ = send(Update::Status(value)).await;
-                }
-            }
-            Some(change) = cancellable.next() => {
-                if let Ok(value) = change.get().await {
-                    let _ = send(Update::Cancellable(value)).await;
-                }
-            }
-            Some(_) = owners.next() => {
-                return Err(UserError::Unreachable(
+                    ),
+                    Err(_) => continue,
+                },
+                Some(change) = statuses.next() => match change.get().await {
+                    Ok(value) => Update::Status(value),
+                    Err(_) => continue,
+                },
+                Some(change) = cancellable.next() => match change.get().await {
+                    Ok(value) => Update::Cancellable(value),
+                    Err(_) => continue,
+                },
+                Some(_) = owners.next() => Update::Lost(UserError::Unreachable(
                     "mossd exited while the transaction ran; its result is in the history".into(),
-                ));
+                )),
+                else => break,
+            };
+            let end = matches!(update, Update::Finished(..) | Update::Lost(_));
+            if live.send(update).await.is_err() || end {
+                break;
             }
-            else => return Ok(()),
         }
-    }
+    });
+    Ok((receiver, task))
 }
 
 /// Cancel the transaction at `path` (interactive: another user's needs `cancel-foreign`).
@@ -261,8 +296,7 @@ pub fn cancel(path: String) -> impl Future<Output = Result<(), UserError>> {
 pub enum Watch {
     /// A transaction is running or waiting (found at start-up, or by its signals).
     Transaction(String),
-    /// mossd left the bus (idle exit, crash, restart): the paths it served are free again, as
-    /// its next run numbers transactions from 1.
+    /// mossd left the bus (idle exit, crash, restart): the paths it served report no more.
     DaemonGone,
     /// mossd is back after it was gone: the window reloads what it shows. Its first start,
     /// by the window's own first queries, is not reported: the first load follows it anyway.
@@ -318,7 +352,7 @@ async fn watch_inner(sender: &async_channel::Sender<Watch>) -> Result<(), UserEr
                     (arguments.old_owner().is_some(), arguments.new_owner().is_some())
                 });
                 if left {
-                    // Its next run numbers its transactions from 1 again.
+                    // Its transactions end with it.
                     reported.clear();
                     gone = true;
                     let _ = sender.send(Watch::DaemonGone).await;

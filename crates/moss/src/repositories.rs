@@ -253,7 +253,7 @@ impl Moss {
         let mut jobs: Vec<(Repository, PathBuf)> = Vec::new();
         for repository in repositories {
             let cache = self.repository_cache(&repository.id);
-            match self.refresh_source(&fetcher, repository, &cache).await {
+            match self.refresh_source(fetcher, repository, &cache).await {
                 Ok(repository) => jobs.push((repository, cache)),
                 Err(error) => {
                     first_error.get_or_insert(error);
@@ -381,8 +381,8 @@ impl Moss {
             .collect())
     }
 
-    pub(crate) fn fetcher(&self) -> Fetcher {
-        Fetcher::with_options(self.fetch_options.clone(), self.reporter.clone())
+    pub(crate) fn fetcher(&self) -> &Fetcher {
+        &self.fetcher
     }
 
     fn repository_cache(&self, id: &str) -> PathBuf {

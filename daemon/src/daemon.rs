@@ -155,8 +155,9 @@ pub struct Daemon {
     pub reporter: Arc<ForwardingReporter>,
     /// The installation root.
     pub root: PathBuf,
-    /// Settings.
-    pub config: Config,
+    /// Exit after this long without calls or transactions; `None`: never. (The other settings
+    /// of the configuration live in `settings`, where the setters change them.)
+    pub idle_exit: Option<std::time::Duration>,
     /// History across runs.
     pub history: History,
     /// What start-up recovery found, until a client asked.
@@ -215,7 +216,7 @@ impl Daemon {
                 update_policy: config.update_policy,
                 keep_states: config.keep_states,
             }),
-            config,
+            idle_exit: config.idle_exit,
             history,
             recovery: Mutex::new(None),
             pending_updates: AtomicU32::new(0),

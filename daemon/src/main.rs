@@ -248,7 +248,7 @@ async fn offline_update(moss: &Moss, root: &std::path::Path) -> anyhow::Result<(
 /// Resolves when no transaction is pending, no call is being served and none came for the
 /// configured time.
 async fn idle(daemon: &Daemon) {
-    let Some(limit) = daemon.config.idle_exit else {
+    let Some(limit) = daemon.idle_exit else {
         return std::future::pending().await;
     };
     loop {

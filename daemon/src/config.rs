@@ -228,10 +228,21 @@ pub fn write_setting(path: &Path, setting: Setting) -> Result<(), ConfigError> {
         std::fs::create_dir_all(directory)
             .map_err(|source| error(format!("cannot create its directory: {source}")))?;
     }
+    // Written beside, synced, renamed over, and the directory synced: after a power loss the
+    // file holds the old settings or the new ones, never an empty or torn file.
     let temporary = path.with_extension("kdl.new");
-    std::fs::write(&temporary, updated)
-        .and_then(|()| std::fs::rename(&temporary, path))
-        .map_err(|source| error(format!("cannot be written: {source}")))
+    let write = || -> std::io::Result<()> {
+        let mut file = std::fs::File::create(&temporary)?;
+        std::io::Write::write_all(&mut file, updated.as_bytes())?;
+        file.sync_all()?;
+        std::fs::rename(&temporary, path)?;
+        let directory = path
+            .parent()
+            .filter(|parent| !parent.as_os_str().is_empty());
+        std::fs::File::open(directory.unwrap_or(Path::new(".")))?.sync_all()?;
+        Ok(())
+    };
+    write().map_err(|source| error(format!("cannot be written: {source}")))
 }
 
 #[cfg(test)]
@@ -305,5 +316,23 @@ mod tests {
                 .unwrap_err()
                 .contains("line 1")
         );
+    }
+
+    #[test]
+    fn a_written_setting_replaces_the_file_whole() {
+        let directory = tempfile::tempdir().unwrap();
+        let path = directory.path().join("moss/mossd.kdl");
+        write_setting(&path, Setting::KeepStates(3)).unwrap();
+        write_setting(&path, Setting::UpdatePolicy(UpdatePolicy::Apply)).unwrap();
+        let config = Config::load(&path, true).unwrap();
+        assert_eq!(
+            (config.keep_states, config.update_policy),
+            (3, UpdatePolicy::Apply)
+        );
+        let names: Vec<_> = std::fs::read_dir(path.parent().unwrap())
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["mossd.kdl"], "no temporary file is left");
     }
 }

@@ -46,6 +46,16 @@ impl Manager {
         Self { daemon }
     }
 
+    /// Change a setting and its configuration file, off the bus's runtime (the write is
+    /// synced to disk).
+    async fn change_setting(&self, setting: Setting) -> Result<(), Error> {
+        let daemon = self.daemon.clone();
+        tokio::task::spawn_blocking(move || daemon.change_setting(setting))
+            .await
+            .map_err(|error| Error::Failed(error.to_string()))?
+            .map_err(|error| Error::Failed(error.to_string()))
+    }
+
     /// Authorise, create and export a transaction, or join an identical unfinished one.
     async fn create(
         &self,
@@ -357,9 +367,7 @@ impl Manager {
         limits::text(&policy, "update policy")?;
         let policy: crate::config::UpdatePolicy = policy.parse().map_err(Error::InvalidArgument)?;
         authority::authorize(connection, &header, actions::CONFIGURE).await?;
-        self.daemon
-            .change_setting(Setting::UpdatePolicy(policy))
-            .map_err(|error| Error::Failed(error.to_string()))?;
+        self.change_setting(Setting::UpdatePolicy(policy)).await?;
         tracing::info!(policy = policy.as_str(), "update policy set");
         let _ = self.update_policy_changed(&emitter).await;
         Ok(())
@@ -376,9 +384,7 @@ impl Manager {
     ) -> Result<(), Error> {
         let _call = self.daemon.call();
         authority::authorize(connection, &header, actions::CONFIGURE).await?;
-        self.daemon
-            .change_setting(Setting::KeepStates(count))
-            .map_err(|error| Error::Failed(error.to_string()))?;
+        self.change_setting(Setting::KeepStates(count)).await?;
         tracing::info!(count, "keep-states set");
         let _ = self.keep_states_changed(&emitter).await;
         Ok(())

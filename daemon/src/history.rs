@@ -97,11 +97,11 @@ impl History {
         }
     }
 
-    /// The highest transaction number on record: finished ones, and the one a previous daemon
-    /// was running when it died. The daemon numbers on from it, so that a number (and the
-    /// object path made from it) names one transaction for good: a client that followed
-    /// `Transaction/3` before an idle exit must not take the next run's first one for it, and
-    /// the history's numbers stay unique.
+    /// The highest transaction number on record: those that ran or were cancelled, and the one
+    /// a previous daemon was running when it died. The daemon numbers on from it, so that the
+    /// history's numbers stay unique and a client that followed `Transaction/3` before an idle
+    /// exit does not take the next run's first one for it. (Only a transaction discarded
+    /// because its client never started it leaves no record: its number can come again.)
     pub fn highest_number(&self) -> u64 {
         let interrupted = fs::read(self.marker())
             .ok()

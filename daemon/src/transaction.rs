@@ -109,11 +109,31 @@ pub async fn finish(
     message: String,
     outcome: String,
 ) {
-    {
+    let never_ran = {
         let mut progress = entry.lock();
         progress.status = final_status;
         progress.meter.complete();
         progress.result = Some((final_status.to_owned(), message.clone(), outcome.clone()));
+        progress.started == 0
+    };
+    if never_ran {
+        // Cancelled while waiting or queued, or dropped at shutdown: the worker, which records
+        // what it ran, never saw it. Recorded here, so that the history tells and the next
+        // daemon run numbers past it.
+        let now = crate::history::now();
+        let record = moss_proto::wire::HistoryEntry {
+            transaction: entry.number,
+            title: entry.work.title().to_owned(),
+            uid: entry.caller.uid,
+            started: now,
+            finished: now,
+            status: final_status.to_owned(),
+            message: message.clone(),
+            state: daemon.moss.active_state().unwrap_or(0),
+        };
+        if let Err(error) = daemon.history.append(&record) {
+            tracing::warn!(%error, "cannot record the transaction in the history");
+        }
     }
     remove_files(entry);
     let connection = daemon.connection().clone();

@@ -24,7 +24,8 @@ pub const MANAGER_INTERFACE: &str = "com.serpentos.Moss1";
 /// Interface of transaction objects.
 pub const TRANSACTION_INTERFACE: &str = "com.serpentos.Moss1.Transaction";
 /// Transaction objects live under this path, numbered on from the highest number in the
-/// installation's history, so that a path is not reused when mossd exits and starts again.
+/// installation's history, so that mossd exiting and starting again does not hand out the paths
+/// of the transactions it ran or cancelled.
 pub const TRANSACTION_PATH_PREFIX: &str = "/com/serpentos/Moss1/Transaction/";
 
 /// The object path of transaction `number`.

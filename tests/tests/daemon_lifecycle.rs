@@ -157,21 +157,55 @@ fn idle_daemon_exits_and_a_busy_one_does_not() {
     assert!(!bus.has_name("com.serpentos.Moss1"));
 }
 
+fn transaction_number(path: &str) -> u64 {
+    path.rsplit('/').next().unwrap().parse().unwrap()
+}
+
 #[test]
 fn transaction_numbers_go_on_across_daemon_runs() {
-    let bus = TestBus::start();
-    let root = tempfile::tempdir().unwrap();
-    let mut first = Mossd::start(&bus, root.path(), &[]);
-    add_examples(&bus);
-    assert!(first.terminate(), "{}", first.log_text());
-    // The next run must not hand out a path the last one used: a window that followed
-    // Transaction/1 would take the new transaction for the old one, and the history's numbers
-    // would repeat.
-    let _second = Mossd::start(&bus, root.path(), &[]);
-    let output = call(&bus, Who::Root, "Refresh", "sa{sv}", &["", "0"]);
+    let mut setup = Setup::new(&[("MOSS_PAUSE_AT", "blitted:4000")]);
+    let bus = &setup.bus;
+    let running = start_running_install(bus);
+    // A check queued behind the install is cancelled before it runs: the worker, which records
+    // what it runs, never sees it, and it must be in the history all the same.
+    let queued = call(
+        bus,
+        Who::Root,
+        "Refresh",
+        "sa{sv}",
+        &["", "1", "start", "b", "true"],
+    );
+    let queued = object_path(&queued);
+    let mut command = bus.busctl(Who::Root);
+    command.args([
+        "call",
+        "com.serpentos.Moss1",
+        &queued,
+        TRANSACTION,
+        "Cancel",
+    ]);
+    assert!(run(command).status.success());
+    assert!(wait_final(bus, &queued).contains("cancelled"));
+    assert!(wait_final(bus, &running).contains("succeeded"));
+    assert!(setup.mossd.terminate(), "{}", setup.mossd.log_text());
+    // The next run must not hand out a path the last one used: a window that followed one
+    // would take the new transaction for the old one, and the history's numbers would repeat.
+    let _second = Mossd::start(bus, setup.root.path(), &[]);
+    let output = call(bus, Who::Root, "Refresh", "sa{sv}", &["", "0"]);
     assert!(output.status.success(), "{}", text(&output));
-    let path = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(path.trim().ends_with("/Transaction/2\""), "{path}");
+    let cancelled = transaction_number(&queued);
+    assert_eq!(
+        transaction_number(&object_path(&output)),
+        cancelled + 1,
+        "after {running} and {queued}"
+    );
+    let history = call(bus, Who::Root, "History", "", &[]);
+    let history = String::from_utf8_lossy(&history.stdout).into_owned();
+    assert!(
+        history.contains(&format!(" {cancelled} \"Refresh\" 0 "))
+            && history.contains("\"cancelled\""),
+        "{history}"
+    );
 }
 
 #[test]

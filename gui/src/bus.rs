@@ -208,10 +208,13 @@ async fn follow_inner(
         let end = matches!(update, Update::Finished(..) | Update::Lost(_));
         let _ = send(update).await;
         if end {
-            break;
+            return Ok(());
         }
     }
-    Ok(())
+    // The subscriptions ended without a result (the connection closed).
+    Err(UserError::Unreachable(
+        "the connection to mossd closed while following the transaction".into(),
+    ))
 }
 
 /// Stops a spawned task when dropped.
@@ -240,17 +243,13 @@ async fn forward_signals(
     let (live, receiver) = async_channel::unbounded();
     let task = tokio::spawn(async move {
         loop {
+            // Biased, in this order: the events queued before a Finished (or before mossd left)
+            // are passed on first, and a transaction that finished just before an idle exit
+            // is not reported lost.
             let update = tokio::select! {
+                biased;
                 Some(signal) = events.next() => match signal.args() {
                     Ok(arguments) => Update::Event(arguments.sequence, arguments.progress.to_owned()),
-                    Err(_) => continue,
-                },
-                Some(signal) = finished.next() => match signal.args() {
-                    Ok(arguments) => Update::Finished(
-                        arguments.status.to_owned(),
-                        arguments.message.to_owned(),
-                        arguments.outcome.to_owned(),
-                    ),
                     Err(_) => continue,
                 },
                 Some(change) = statuses.next() => match change.get().await {
@@ -259,6 +258,14 @@ async fn forward_signals(
                 },
                 Some(change) = cancellable.next() => match change.get().await {
                     Ok(value) => Update::Cancellable(value),
+                    Err(_) => continue,
+                },
+                Some(signal) = finished.next() => match signal.args() {
+                    Ok(arguments) => Update::Finished(
+                        arguments.status.to_owned(),
+                        arguments.message.to_owned(),
+                        arguments.outcome.to_owned(),
+                    ),
                     Err(_) => continue,
                 },
                 Some(_) = owners.next() => Update::Lost(UserError::Unreachable(

@@ -164,12 +164,20 @@ fn the_window_outlives_an_idle_exit_of_mossd_and_the_bus_activates_it_again() {
         (2, 2),
         "two refreshes by uid 0, both succeeded, in mossd's history: {history}\n{stdout}"
     );
-    // Each run numbered on from the history (repository 1, install 2): no path came twice.
+    // Each run numbered on from the history (repository 1, install 2): no path came twice,
+    // and the window started and followed both to their end (its log, in the driver's output).
     for number in [3, 4] {
         assert!(
             history.contains(&format!(" {number} \"Refresh\" 0 ")),
             "refresh {number}: {history}"
         );
+        let path = format!("/com/serpentos/Moss1/Transaction/{number}");
+        for line in [
+            format!("following {path} (start: true)"),
+            format!("{path} finished: succeeded"),
+        ] {
+            assert!(stdout.contains(&line), "{line}: {stdout}");
+        }
     }
 }
 

@@ -49,9 +49,9 @@ impl Shell {
         self.reloaders.borrow_mut().push(Box::new(reload));
     }
 
-    /// mossd went away: none of the paths it served can report again. mossd numbers on from
-    /// its history, so its next run does not hand out these paths; forgetting them keeps the
-    /// set to one run's transactions (and is right with a daemon that numbered from 1).
+    /// mossd went away: none of the paths it served can report again, and a later run may hand
+    /// one out again (mossd numbers on from its history, but a transaction it discarded unstarted
+    /// left no record; an older mossd numbered from 1 in every run).
     pub fn forget_transactions(&self) {
         tracing::debug!("mossd left the bus");
         self.followed.borrow_mut().clear();
@@ -134,6 +134,8 @@ impl Shell {
                     break;
                 }
             }
+            // It reports no more: were its path handed out again, that is a new transaction.
+            shell.followed.borrow_mut().remove(&path);
             shell.reload();
         });
     }

@@ -235,14 +235,22 @@ pub fn write_setting(path: &Path, setting: Setting) -> Result<(), ConfigError> {
         let mut file = std::fs::File::create(&temporary)?;
         std::io::Write::write_all(&mut file, updated.as_bytes())?;
         file.sync_all()?;
-        std::fs::rename(&temporary, path)?;
-        let directory = path
-            .parent()
-            .filter(|parent| !parent.as_os_str().is_empty());
-        std::fs::File::open(directory.unwrap_or(Path::new(".")))?.sync_all()?;
-        Ok(())
+        std::fs::rename(&temporary, path)
     };
-    write().map_err(|source| error(format!("cannot be written: {source}")))
+    if let Err(source) = write() {
+        let _ = std::fs::remove_file(&temporary);
+        return Err(error(format!("cannot be written: {source}")));
+    }
+    // The new file is in place whatever this says: a failure only weakens its durability.
+    let directory = path
+        .parent()
+        .filter(|parent| !parent.as_os_str().is_empty());
+    let synced =
+        std::fs::File::open(directory.unwrap_or(Path::new("."))).and_then(|d| d.sync_all());
+    if let Err(source) = synced {
+        tracing::warn!(path = %path.display(), %source, "cannot sync the configuration's directory");
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -165,9 +165,9 @@ pub struct Daemon {
     /// Updates found by the last background check.
     pub pending_updates: AtomicU32,
     /// The settings in force: the configuration's until `SetUpdatePolicy` or `SetKeepStates`.
-    /// Held while the configuration file is rewritten, so that two settings changed at once
-    /// do not each write the file without the other's change.
     settings: Mutex<Settings>,
+    /// Held while a setting is written to the configuration file.
+    setting_writes: Mutex<()>,
     /// The configuration file `SetUpdatePolicy` and `SetKeepStates` write.
     config_path: OnceLock<PathBuf>,
     /// Local stones callers hand in.
@@ -216,6 +216,7 @@ impl Daemon {
                 update_policy: config.update_policy,
                 keep_states: config.keep_states,
             }),
+            setting_writes: Mutex::new(()),
             idle_exit: config.idle_exit,
             history,
             recovery: Mutex::new(None),
@@ -256,10 +257,16 @@ impl Daemon {
     /// Change a setting: written to the configuration file first, so that the daemon never
     /// runs a setting its file does not say.
     pub fn change_setting(&self, setting: config::Setting) -> Result<(), config::ConfigError> {
-        let mut settings = self.settings();
+        // One change at a time, so that two made at once do not each write the file without
+        // the other's; readers of the settings are not held up by the synced write.
+        let _writing = self
+            .setting_writes
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
         if let Some(path) = self.config_path.get() {
             config::write_setting(path, setting)?;
         }
+        let mut settings = self.settings();
         match setting {
             config::Setting::UpdatePolicy(policy) => settings.update_policy = policy,
             config::Setting::KeepStates(count) => settings.keep_states = count,

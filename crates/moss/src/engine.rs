@@ -137,9 +137,11 @@ pub struct Moss {
     pub(crate) store: Store,
     pub(crate) reporter: SharedReporter,
     pub(crate) cancellation: crate::cancel::Cancellation,
-    /// Made once per engine: building an HTTP client loads the TLS roots, and one client
-    /// keeps its connections for the next refresh or download.
-    pub(crate) fetcher: crate::repository::Fetcher,
+    pub(crate) fetch_options: crate::repository::FetchOptions,
+    /// Made at the first fetch, then kept: building an HTTP client loads the TLS roots (a cost
+    /// commands that fetch nothing should not pay), and one client keeps its connections for
+    /// the next refresh or download.
+    pub(crate) fetcher: std::sync::OnceLock<crate::repository::Fetcher>,
     /// The model a `sync --model` is applying, in place of `/etc/moss/system-model.kdl`.
     pub(crate) model_override: std::sync::Mutex<Option<crate::model::SystemModel>>,
     /// Whether changes may lose what recovery needs (`--force`).
@@ -214,17 +216,14 @@ impl Moss {
                 .prepare()
                 .map_err(io_error("preparing the store", &assets))?;
         }
-        let fetcher = crate::repository::Fetcher::with_options(
-            crate::repository::FetchOptions::default(),
-            reporter.clone(),
-        );
         let mut moss = Self {
             installation,
             db,
             store,
             reporter,
             cancellation: crate::cancel::Cancellation::default(),
-            fetcher,
+            fetch_options: crate::repository::FetchOptions::default(),
+            fetcher: std::sync::OnceLock::new(),
             model_override: std::sync::Mutex::new(None),
             force: crate::recovery_guard::Force::default(),
             recovery: None,
@@ -252,7 +251,8 @@ impl Moss {
     /// Download with these options from now on (timeouts, retries, the hosts whose old URIs
     /// are migrated).
     pub fn set_fetch_options(&mut self, options: crate::repository::FetchOptions) {
-        self.fetcher = crate::repository::Fetcher::with_options(options, self.reporter.clone());
+        self.fetch_options = options;
+        self.fetcher = std::sync::OnceLock::new();
     }
 
     /// The installation.

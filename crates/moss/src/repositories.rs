@@ -382,7 +382,9 @@ impl Moss {
     }
 
     pub(crate) fn fetcher(&self) -> &Fetcher {
-        &self.fetcher
+        self.fetcher.get_or_init(|| {
+            Fetcher::with_options(self.fetch_options.clone(), self.reporter.clone())
+        })
     }
 
     fn repository_cache(&self, id: &str) -> PathBuf {

@@ -109,31 +109,34 @@ pub async fn finish(
     message: String,
     outcome: String,
 ) {
-    let never_ran = {
+    let started = {
         let mut progress = entry.lock();
         progress.status = final_status;
         progress.meter.complete();
         progress.result = Some((final_status.to_owned(), message.clone(), outcome.clone()));
-        progress.started == 0
+        progress.started
     };
-    if never_ran {
-        // Cancelled while waiting or queued, or dropped at shutdown: the worker, which records
-        // what it ran, never saw it. Recorded here, so that the history tells and the next
-        // daemon run numbers past it.
-        let now = crate::history::now();
-        let record = moss_proto::wire::HistoryEntry {
-            transaction: entry.number,
-            title: entry.work.title().to_owned(),
-            uid: entry.caller.uid,
-            started: now,
-            finished: now,
-            status: final_status.to_owned(),
-            message: message.clone(),
-            state: daemon.moss.active_state().unwrap_or(0),
-        };
-        if let Err(error) = daemon.history.append(&record) {
-            tracing::warn!(%error, "cannot record the transaction in the history");
-        }
+    // Every end is recorded here, also of a transaction cancelled while waiting or queued or
+    // dropped at shutdown (it never ran: started 0), so that the history tells and the next
+    // daemon run numbers past it.
+    let ran = started != 0;
+    let finished = crate::history::now();
+    let record = moss_proto::wire::HistoryEntry {
+        transaction: entry.number,
+        title: entry.work.title().to_owned(),
+        uid: entry.caller.uid,
+        started: if ran { started } else { finished },
+        finished,
+        status: final_status.to_owned(),
+        message: message.clone(),
+        state: daemon.moss.active_state().unwrap_or(0),
+    };
+    if let Err(error) = daemon.history.append(&record) {
+        tracing::warn!(%error, "cannot record the transaction in the history");
+    }
+    // Only the worker's own transaction has a running marker; another's end leaves it.
+    if ran && let Err(error) = daemon.history.clear_running() {
+        tracing::warn!(%error, "cannot clear the running-transaction marker");
     }
     remove_files(entry);
     let connection = daemon.connection().clone();

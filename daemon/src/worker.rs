@@ -64,7 +64,7 @@ async fn carry_out(daemon: &Arc<Daemon>, entry: &Arc<Entry>) {
         transaction: entry.number,
         title: entry.work.title().to_owned(),
         uid: entry.caller.uid,
-        started: now(),
+        started: entry.lock().started,
         from_state: daemon.moss.active_state(),
     };
     if let Err(error) = daemon.history.mark_running(&running) {
@@ -149,22 +149,6 @@ async fn carry_out(daemon: &Arc<Daemon>, entry: &Arc<Entry>) {
         %message,
         "finished"
     );
-    let record = moss_proto::wire::HistoryEntry {
-        transaction: entry.number,
-        title: entry.work.title().to_owned(),
-        uid: entry.caller.uid,
-        started: running.started,
-        finished: now(),
-        status: final_status.to_owned(),
-        message: message.clone(),
-        state: daemon.moss.active_state().unwrap_or(0),
-    };
-    if let Err(error) = daemon.history.append(&record) {
-        tracing::warn!(%error, "cannot record the transaction in the history");
-    }
-    if let Err(error) = daemon.history.clear_running() {
-        tracing::warn!(%error, "cannot clear the running-transaction marker");
-    }
     finish(daemon, entry, final_status, message, outcome).await;
 }
 

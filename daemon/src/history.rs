@@ -6,7 +6,7 @@
 
 use std::{
     fs,
-    io::Write,
+    io::{Read, Seek, SeekFrom, Write},
     path::{Path, PathBuf},
     time::{SystemTime, UNIX_EPOCH},
 };
@@ -34,6 +34,17 @@ pub struct Running {
     pub started: u64,
     /// The state active when it started.
     pub from_state: Option<u64>,
+}
+
+/// How much of the log start-up reads for the highest number. Numbers are handed out in order
+/// and recorded when transactions end, so only transactions alive at the same time are recorded
+/// out of order, and they are among the last lines: 64 KiB holds some 250 entries.
+const TAIL_BYTES: u64 = 64 * 1024;
+
+/// The entries of log text; unreadable lines (a torn last write) are skipped.
+fn parse_lines(text: &str) -> impl Iterator<Item = HistoryEntry> + '_ {
+    text.lines()
+        .filter_map(|line| serde_json::from_str(line).ok())
 }
 
 /// The history files of one installation.
@@ -72,11 +83,7 @@ impl History {
 
     /// Every recorded transaction, oldest first; unreadable lines (a torn last write) are skipped.
     pub fn entries(&self) -> Vec<HistoryEntry> {
-        fs::read_to_string(self.log())
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|line| serde_json::from_str(line).ok())
-            .collect()
+        parse_lines(&fs::read_to_string(self.log()).unwrap_or_default()).collect()
     }
 
     /// Note the transaction that starts now.
@@ -107,10 +114,27 @@ impl History {
             .ok()
             .and_then(|text| serde_json::from_slice::<Running>(&text).ok())
             .map_or(0, |running| running.transaction);
-        self.entries()
-            .iter()
+        parse_lines(&self.tail(TAIL_BYTES))
             .map(|entry| entry.transaction)
             .fold(interrupted, u64::max)
+    }
+
+    /// The last `bytes` of the log, from its first whole line: start-up reads this much, not a
+    /// history that grows with every transaction.
+    fn tail(&self, bytes: u64) -> String {
+        let read = || -> std::io::Result<String> {
+            let mut file = fs::File::open(self.log())?;
+            let start = file.metadata()?.len().saturating_sub(bytes);
+            file.seek(SeekFrom::Start(start))?;
+            let mut text = Vec::new();
+            file.read_to_end(&mut text)?;
+            let text = String::from_utf8_lossy(&text).into_owned();
+            Ok(match (start, text.split_once('\n')) {
+                (0, _) | (_, None) => text,
+                (_, Some((_partial, whole))) => whole.to_owned(),
+            })
+        };
+        read().unwrap_or_default()
     }
 
     /// The transaction a previous daemon was running when it died, removing the marker.
@@ -156,6 +180,29 @@ mod tests {
         );
         assert_eq!(history.take_interrupted(), None);
         assert_eq!(history.highest_number(), 1);
+    }
+
+    #[test]
+    fn the_highest_number_is_read_from_the_end_of_a_long_history() {
+        let directory = tempfile::tempdir().unwrap();
+        let history = History::new(directory.path()).unwrap();
+        // Two transactions alive at once end out of order: 1002 before 1001.
+        for number in (1..=1000).chain([1002, 1001]) {
+            let entry = HistoryEntry {
+                transaction: number,
+                title: "Refresh".into(),
+                uid: 0,
+                started: number,
+                finished: number,
+                status: "succeeded".into(),
+                message: "Repositories refreshed".into(),
+                state: 1,
+            };
+            history.append(&entry).unwrap();
+        }
+        assert!(fs::metadata(history.log()).unwrap().len() > TAIL_BYTES);
+        assert_eq!(history.highest_number(), 1002);
+        assert_eq!(history.entries().len(), 1002);
     }
 
     #[test]

@@ -224,33 +224,12 @@ pub fn write_setting(path: &Path, setting: Setting) -> Result<(), ConfigError> {
     };
     let updated = with_setting(&text, setting);
     Config::parse(&updated).map_err(error)?;
-    if let Some(directory) = path.parent() {
-        std::fs::create_dir_all(directory)
-            .map_err(|source| error(format!("cannot create its directory: {source}")))?;
-    }
-    // Written beside, synced, renamed over, and the directory synced: after a power loss the
-    // file holds the old settings or the new ones, never an empty or torn file.
-    let temporary = path.with_extension("kdl.new");
-    let write = || -> std::io::Result<()> {
-        let mut file = std::fs::File::create(&temporary)?;
-        std::io::Write::write_all(&mut file, updated.as_bytes())?;
-        file.sync_all()?;
-        std::fs::rename(&temporary, path)
-    };
-    if let Err(source) = write() {
-        let _ = std::fs::remove_file(&temporary);
-        return Err(error(format!("cannot be written: {source}")));
-    }
-    // The new file is in place whatever this says: a failure only weakens its durability.
-    let directory = path
-        .parent()
-        .filter(|parent| !parent.as_os_str().is_empty());
-    let synced =
-        std::fs::File::open(directory.unwrap_or(Path::new("."))).and_then(|d| d.sync_all());
-    if let Err(source) = synced {
-        tracing::warn!(path = %path.display(), %source, "cannot sync the configuration's directory");
-    }
-    Ok(())
+    // Written beside, synced, renamed over, and the directory synced (created when missing):
+    // after a power loss the file holds the old settings or the new ones, never a torn file.
+    moss::repository::write_atomically(path, |file| {
+        std::io::Write::write_all(file, updated.as_bytes())
+    })
+    .map_err(|source| error(format!("cannot be written: {source}")))
 }
 
 #[cfg(test)]

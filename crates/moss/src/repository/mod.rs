@@ -227,7 +227,7 @@ pub fn resolve_package_uri(index_url: &Url, uri: &str) -> Result<Url, FetchError
 
 /// Write a file atomically: a temporary file in the same directory, flushed to disk, then renamed
 /// over `path`. The directory is created when missing. On error nothing is left behind.
-pub(crate) fn write_atomically(
+pub fn write_atomically(
     path: &Path,
     write: impl FnOnce(&mut File) -> io::Result<()>,
 ) -> io::Result<()> {

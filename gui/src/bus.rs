@@ -177,9 +177,7 @@ async fn follow_inner(
     // the connection while a subscription's queue (64 messages) is full, so signals left
     // unread during the calls below (a busy transaction's events) would hold back their
     // replies, and every other call of the window, for good.
-    let live = forward_signals(&proxy, &connection).await?;
-    let _stop_forwarding = AbortOnDrop(live.1);
-    let live = live.0;
+    let (live, _forwarding) = forward_signals(&proxy, &connection).await?;
     let send = |update| sender.send(update);
     let _ = send(Update::Role(proxy.role().await?)).await;
     if start && let Err(error) = proxy.start().await {
@@ -227,11 +225,11 @@ impl Drop for AbortOnDrop {
 }
 
 /// Subscribe to a transaction's signals and to mossd leaving the bus, and move them into an
-/// unbounded channel as they come, on a task of their own.
+/// unbounded channel as they come, on a task of their own that stops when the guard is dropped.
 async fn forward_signals(
     proxy: &TransactionProxy<'static>,
     connection: &Connection,
-) -> Result<(async_channel::Receiver<Update>, tokio::task::JoinHandle<()>), UserError> {
+) -> Result<(async_channel::Receiver<Update>, AbortOnDrop), UserError> {
     let mut events = proxy.receive_event().await?;
     let mut finished = proxy.receive_finished().await?;
     let mut statuses = proxy.receive_status_changed().await;
@@ -279,7 +277,7 @@ async fn forward_signals(
             }
         }
     });
-    Ok((receiver, task))
+    Ok((receiver, AbortOnDrop(task)))
 }
 
 /// Cancel the transaction at `path` (interactive: another user's needs `cancel-foreign`).

@@ -23,13 +23,23 @@ pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
 
 /// Unix seconds as `YYYY-MM-DD HH:MM:SS UTC`.
 pub fn format_utc(seconds: i64) -> String {
+    let (date, time) = split(seconds);
+    format!("{date} {time}:{:02} UTC", seconds.rem_euclid(60))
+}
+
+/// Unix seconds as `YYYY-MM-DD HH:MM UTC` (moss-gui's history and last check).
+pub fn format_utc_minutes(seconds: i64) -> String {
+    let (date, time) = split(seconds);
+    format!("{date} {time} UTC")
+}
+
+/// `(YYYY-MM-DD, HH:MM)` of Unix seconds.
+fn split(seconds: i64) -> (String, String) {
     let (year, month, day) = civil_from_days(seconds.div_euclid(86_400));
     let time = seconds.rem_euclid(86_400);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
-        time / 3_600,
-        time / 60 % 60,
-        time % 60
+    (
+        format!("{year:04}-{month:02}-{day:02}"),
+        format!("{:02}:{:02}", time / 3_600, time / 60 % 60),
     )
 }
 

@@ -30,14 +30,7 @@ pub fn time_left(seconds: u64) -> String {
 /// UTC seconds as `YYYY-MM-DD HH:MM UTC`. The daemon reports UTC and the window does not need a
 /// time-zone database to show it unambiguously.
 pub fn date(utc_seconds: i64) -> String {
-    let days = utc_seconds.div_euclid(86_400);
-    let seconds_of_day = utc_seconds.rem_euclid(86_400);
-    let (year, month, day) = moss_types::time::civil_from_days(days);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02} UTC",
-        seconds_of_day / 3600,
-        (seconds_of_day % 3600) / 60
-    )
+    moss_types::time::format_utc_minutes(utc_seconds)
 }
 
 #[cfg(test)]
